@@ -1,0 +1,20 @@
+module github.com/certsweep/certsweep
+
+go 1.26.8
+
+require (
+	github.com/projectdiscovery/ratelimit v0.0.88
+	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340
+	golang.org/x/crypto v0.55.0
+	golang.org/x/sync v0.22.0
+)
+
+require (
+	github.com/projectdiscovery/utils v0.11.1 // indirect
+	github.com/weppos/publicsuffix-go v0.50.4-0.20260821095816-b0fdb5c2d345 // indirect
+	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8 // indirect
+	golang.org/x/net v0.58.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/time v0.5.0 // indirect
+)

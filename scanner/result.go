@@ -1,0 +1,80 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zmap/zcrypto/tls"
+)
+
+// Status classifies the outcome of one probe.
+type Status string
+
+// The probe outcomes. Every probe ends in exactly one of them.
+const (
+	StatusOK        Status = "ok"              // handshake completed
+	StatusRefused   Status = "refused"         // nothing listening (TCP RST to SYN)
+	StatusTimeout   Status = "timeout"         // connect or handshake deadline passed
+	StatusReset     Status = "reset"           // peer reset or closed mid-handshake
+	StatusNotTLS    Status = "not-tls"         // peer answered with something other than TLS
+	StatusHandshake Status = "handshake-error" // TLS alert or protocol failure
+	StatusTooLarge  Status = "too-large"       // peer sent more than the byte cap
+)
+
+// Statuses lists every Status in a stable order, for reports and statistics.
+var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, StatusNotTLS, StatusHandshake, StatusTooLarge}
+
+// Result is the outcome of one probe. Failures are results too: a probe
+// never returns a Go error.
+type Result struct {
+	Target      Target
+	Start, End  time.Time
+	Status      Status
+	Connected   bool   // the TCP connection was established
+	Err         string // detail for a failed probe
+	TLSVersion  uint16 // negotiated version (from the ServerHello when the handshake failed later)
+	CipherSuite uint16
+	Chain       []Cert // leaf first, as presented; may be present on a failed handshake
+}
+
+// errTooLarge is returned by the byte-capped connection when the peer sends
+// more than the probe's budget.
+var errTooLarge = errors.New("peer sent more than the per-connection byte cap")
+
+// classify maps a dial or handshake error to a Status.
+func classify(err error) Status {
+	var alert tls.Alert
+	var recHdr tls.RecordHeaderError
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, errTooLarge),
+		// zcrypto refuses handshake messages over 64 KiB with an unexported,
+		// untyped error; its wording is the only handle on it.
+		strings.Contains(err.Error(), "exceeds maximum of"):
+		return StatusTooLarge
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return StatusRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return StatusReset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return StatusTimeout
+	case errors.As(err, &recHdr):
+		return StatusNotTLS
+	case errors.As(err, &alert):
+		return StatusHandshake
+	}
+	return StatusHandshake
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

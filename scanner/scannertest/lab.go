@@ -1,0 +1,169 @@
+package scannertest
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Endpoint is one lab listener and what it demonstrates.
+type Endpoint struct {
+	Kind   string // e.g. "valid", "expired", "tls10-only", "stall"
+	Server *Server
+	// Presents is the chain a client that sends no SNI receives (nil when the
+	// endpoint completes no handshake for such a client).
+	Presents [][]byte
+}
+
+// Lab is a set of endpoints on consecutive addresses of one loopback subnet,
+// all on the same port, so that sweeping Prefix on Port covers all of it.
+type Lab struct {
+	Prefix    netip.Prefix
+	Port      uint16
+	CA        *CA
+	Endpoints []*Endpoint
+}
+
+// DemoKinds are the defects the first endpoints of every lab show, in order;
+// the rest of a lab is plain valid endpoints with distinct certificates.
+var DemoKinds = []string{
+	"valid", "expired", "expiring-7d", "self-signed", "rsa-1024", "sha1-signature",
+	"tls10-only", "tls13-only", "wrong-host", "full-chain", "sni-only", "stall",
+}
+
+// SNIOnlyName is the server name the lab's "sni-only" endpoint answers to.
+const SNIOnlyName = "app.lab.test"
+
+// NewLab starts n endpoints (n <= 65000) on a random 127.x.0.0/16 or
+// 127.x.y.0/24 subnet. The first endpoints cycle through DemoKinds.
+// Close it to stop every listener.
+func NewLab(n int) (*Lab, error) {
+	if n < 1 || n > 65000 {
+		return nil, fmt.Errorf("lab size %d: want 1-65000 endpoints", n)
+	}
+	ca, err := NewCA("certsweep lab")
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 20 {
+		l := &Lab{CA: ca}
+		err := l.start(n)
+		if err == nil {
+			return l, nil
+		}
+		l.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free loopback subnet for the lab: %w", lastErr)
+}
+
+func (l *Lab) start(n int) error {
+	// Random subnets let parallel tests and a running demo coexist.
+	a, b := rand.IntN(254)+1, rand.IntN(256)
+	base := netip.AddrFrom4([4]byte{127, byte(a), byte(b), 0})
+	l.Prefix = netip.PrefixFrom(base, 24)
+	if n > 253 {
+		base = netip.AddrFrom4([4]byte{127, byte(a), 0, 0})
+		l.Prefix = netip.PrefixFrom(base, 16)
+	}
+	addr := base
+	for i := range n {
+		addr = addr.Next()
+		ep, err := l.endpoint(i, addr)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			l.Port = ep.Server.Addr.Port()
+		}
+		l.Endpoints = append(l.Endpoints, ep)
+	}
+	return nil
+}
+
+func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
+	kind := "valid"
+	if i < len(DemoKinds) {
+		kind = DemoKinds[i]
+	}
+	listen := netip.AddrPortFrom(addr, l.Port).String()
+	name := fmt.Sprintf("host-%d.lab.test", i)
+	opts := CertOptions{CommonName: name, DNSNames: []string{name}, IPs: []net.IP{addr.AsSlice()}}
+	var (
+		cert       tls.Certificate
+		err        error
+		minV, maxV uint16
+	)
+	switch kind {
+	case "stall":
+		s, err := NewServer(listen, Stall)
+		if err != nil {
+			return nil, err
+		}
+		return &Endpoint{Kind: kind, Server: s}, nil
+	case "sni-only":
+		opts.DNSNames = []string{SNIOnlyName}
+		cert, err = l.CA.Leaf(opts)
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewTLSServer(listen, SNIOnlyConfig(cert, SNIOnlyName))
+		if err != nil {
+			return nil, err
+		}
+		s.Chain = cert.Certificate
+		return &Endpoint{Kind: kind, Server: s}, nil
+	case "expired":
+		opts.NotBefore, opts.NotAfter = time.Now().Add(-400*24*time.Hour), time.Now().Add(-10*24*time.Hour)
+		cert, err = l.CA.Leaf(opts)
+	case "expiring-7d":
+		opts.NotAfter = time.Now().Add(7 * 24 * time.Hour)
+		cert, err = l.CA.Leaf(opts)
+	case "self-signed":
+		cert, err = SelfSigned(opts)
+	case "rsa-1024":
+		opts.RSABits = 1024
+		cert, err = l.CA.Leaf(opts)
+	case "sha1-signature":
+		opts.RSABits, opts.SHA1 = 2048, true
+		cert, err = SelfSigned(opts)
+	case "tls10-only":
+		minV, maxV = tls.VersionTLS10, tls.VersionTLS10
+		cert, err = l.CA.Leaf(opts)
+	case "tls13-only":
+		minV, maxV = tls.VersionTLS13, tls.VersionTLS13
+		cert, err = l.CA.Leaf(opts)
+	case "wrong-host":
+		opts.CommonName, opts.DNSNames, opts.IPs = "other.example", []string{"other.example"}, nil
+		cert, err = l.CA.Leaf(opts)
+	case "full-chain":
+		cert, err = l.CA.Leaf(opts)
+		cert.Certificate = append(cert.Certificate, l.CA.Root.DER)
+	default:
+		cert, err = l.CA.Leaf(opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewTLSServer(listen, TLSConfig(cert, minV, maxV))
+	if err != nil {
+		return nil, err
+	}
+	return &Endpoint{Kind: kind, Server: s, Presents: cert.Certificate}, nil
+}
+
+// Close stops every endpoint of the lab.
+func (l *Lab) Close() {
+	for _, e := range l.Endpoints {
+		e.Server.Close()
+	}
+}

@@ -1,0 +1,149 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/projectdiscovery/ratelimit"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config controls a sweep's pace. The zero value is not useful; start from
+// DefaultConfig.
+type Config struct {
+	Prober      *Prober
+	Rate        int    // handshake attempts per second across the sweep; 0 = unlimited
+	Concurrency int    // probes in flight
+	PerHost     int    // probes in flight against any one address
+	Seed        uint64 // probe order; the same seed gives the same order
+	// Skip, if set, reports positions (as yielded by Plan.Targets) that are
+	// already done, for resuming a sweep. Skipped targets are not probed.
+	Skip func(pos uint64) bool
+}
+
+// DefaultConfig returns the defaults the CLI documents.
+func DefaultConfig() Config {
+	return Config{Prober: NewProber(), Rate: 1000, Concurrency: 256, PerHost: 4}
+}
+
+// Sink receives each finished probe. It is called from many goroutines at
+// once; an error from it stops the sweep and is returned by Sweep.
+type Sink func(ctx context.Context, pos uint64, r Result) error
+
+// Sweep probes every target of plan, at most cfg.Rate attempts per second and
+// cfg.Concurrency at a time, and hands each Result to sink. It returns when
+// all targets are done, when ctx ends (returning ctx's error) or when sink
+// fails. Probes cut short by ctx ending are not handed to sink: they say
+// nothing about the endpoint.
+func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
+	if cfg.Prober == nil || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.Rate < 0 {
+		return errors.New("sweep: invalid config: need a prober, concurrency >= 1, per-host >= 1, rate >= 0")
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	type job struct {
+		pos uint64
+		t   Target
+	}
+	jobs := make(chan job, cfg.Concurrency)
+	g.Go(func() error {
+		defer close(jobs)
+		for pos, t := range plan.Targets(cfg.Seed) {
+			if cfg.Skip != nil && cfg.Skip(pos) {
+				continue
+			}
+			select {
+			case jobs <- job{pos, t}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+
+	lim := newLimiter(ctx, cfg.Rate)
+	defer lim.Stop()
+	gate := newHostGate(ctx, cfg.PerHost)
+	for range cfg.Concurrency {
+		g.Go(func() error {
+			for j := range jobs {
+				if err := gate.acquire(ctx, j.t.Addr.Addr()); err != nil {
+					return err
+				}
+				lim.Take()
+				if err := ctx.Err(); err != nil {
+					gate.release(j.t.Addr.Addr())
+					return err
+				}
+				r := cfg.Prober.Probe(ctx, j.t)
+				gate.release(j.t.Addr.Addr())
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := sink(ctx, j.pos, r); err != nil {
+					return fmt.Errorf("record %s: %w", j.t.Addr, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// newLimiter spreads rate tokens evenly: instead of releasing a whole second's
+// worth at once, it refills k tokens every k/rate seconds, with k chosen so
+// the refill period is about 10 ms. The limiter's goroutine ends with ctx.
+func newLimiter(ctx context.Context, rate int) *ratelimit.Limiter {
+	if rate <= 0 {
+		return ratelimit.NewUnlimited(ctx)
+	}
+	k := max(1, rate/100)
+	return ratelimit.New(ctx, uint(k), time.Duration(k)*time.Second/time.Duration(rate))
+}
+
+// hostGate caps the probes in flight per address, so that many ports of one
+// box are not hit at once. Its map only holds addresses with probes in
+// flight, so it stays as small as the concurrency.
+type hostGate struct {
+	limit    int
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inflight map[netip.Addr]int
+}
+
+func newHostGate(ctx context.Context, limit int) *hostGate {
+	g := &hostGate{limit: limit, inflight: make(map[netip.Addr]int)}
+	g.cond = sync.NewCond(&g.mu)
+	// Wake waiters when the sweep is cancelled so they can return.
+	context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	})
+	return g
+}
+
+func (g *hostGate) acquire(ctx context.Context, a netip.Addr) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.inflight[a] >= g.limit {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		g.cond.Wait()
+	}
+	g.inflight[a]++
+	return nil
+}
+
+func (g *hostGate) release(a netip.Addr) {
+	g.mu.Lock()
+	if g.inflight[a]--; g.inflight[a] <= 0 {
+		delete(g.inflight, a)
+	}
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
