@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/mattn/go-sqlite3 v1.14.32 // indirect
 	github.com/projectdiscovery/utils v0.11.1 // indirect
 	github.com/weppos/publicsuffix-go v0.50.4-0.20260821095816-b0fdb5c2d345 // indirect
 	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8 // indirect

@@ -1,0 +1,198 @@
+// Package store keeps certsweep's inventory in one SQLite file: sweeps,
+// certificates keyed by the SHA-256 of their DER, and the observations that
+// tie them to endpoints. Writes go through a single Writer that batches them
+// in transactions; reads are ordered iterators, so callers stream in bounded
+// memory. A file that is not a certsweep database is never modified.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// applicationID marks a SQLite file as a certsweep database ("CSWP").
+const applicationID = 0x43535750
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Errors callers branch on.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrAmbiguous    = errors.New("ambiguous prefix")
+	ErrNotCertsweep = errors.New("not a certsweep database")
+	ErrSchemaTooNew = errors.New("database was written by a newer certsweep")
+	ErrNoDatabase   = errors.New("no database")
+)
+
+// DB is an open certsweep database. It is safe for concurrent use.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// Open opens the certsweep database at path, creating it if it does not
+// exist, and brings its schema up to date.
+func Open(ctx context.Context, path string) (*DB, error) { return open(ctx, path, true) }
+
+// OpenExisting opens the certsweep database at path; it fails with
+// ErrNoDatabase rather than create one.
+func OpenExisting(ctx context.Context, path string) (*DB, error) { return open(ctx, path, false) }
+
+func open(ctx context.Context, path string, create bool) (*DB, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !create {
+			return nil, fmt.Errorf("%s: %w", path, ErrNoDatabase)
+		}
+	case err != nil:
+		return nil, err
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s is a directory: %w", path, ErrNotCertsweep)
+	case fi.Size() > 0:
+		// Inspect read-only first: a file that is not ours must not be touched,
+		// and switching it to WAL would already modify it.
+		if err := identify(ctx, path); err != nil {
+			return nil, err
+		}
+	}
+	q := url.Values{}
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL") // with WAL: durable at checkpoints, never corrupt
+	q.Set("_txlock", "immediate")   // writers take the lock up front: no upgrade deadlocks
+	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{sql: sdb, path: path}
+	if err := db.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// identify checks, without writing, that path is an empty SQLite file or a
+// certsweep database no newer than this binary.
+func identify(ctx context.Context, path string) error {
+	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	var appID, version, tables int
+	err = sdb.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID)
+	if err == nil {
+		err = sdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
+	}
+	if err == nil {
+		err = sdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables)
+	}
+	var serr sqlite3.Error
+	switch {
+	case errors.As(err, &serr) && (serr.Code == sqlite3.ErrNotADB || serr.Code == sqlite3.ErrCorrupt):
+		return fmt.Errorf("%s: %w (it is not a SQLite file)", path, ErrNotCertsweep)
+	case err != nil:
+		return fmt.Errorf("read %s: %w", path, err)
+	case appID == 0 && tables == 0:
+		return nil
+	case appID != applicationID:
+		return fmt.Errorf("%s: %w (it is a SQLite file of another application)", path, ErrNotCertsweep)
+	case version > len(migrationNames()):
+		return fmt.Errorf("%s has schema version %d, this certsweep knows %d: %w", path, version, len(migrationNames()), ErrSchemaTooNew)
+	}
+	return nil
+}
+
+func migrationNames() []string {
+	names, _ := fs.Glob(migrations, "migrations/*.sql") // the pattern is valid
+	sort.Strings(names)
+	return names
+}
+
+// migrate applies the embedded migrations not yet applied, one transaction
+// each; PRAGMA user_version counts the applied ones.
+func (db *DB) migrate(ctx context.Context) error {
+	var version int
+	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	names := migrationNames()
+	if version > len(names) {
+		return fmt.Errorf("%s has schema version %d, this certsweep knows %d: %w", db.path, version, len(names), ErrSchemaTooNew)
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		tx, err := db.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", db.path, err)
+		}
+		stmts := string(body) + "\nPRAGMA user_version = " + strconv.Itoa(i+1) + ";"
+		if i == 0 {
+			stmts += "\nPRAGMA application_id = " + strconv.Itoa(applicationID) + ";"
+		}
+		if _, err := tx.ExecContext(ctx, stmts); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s with %s: %w", db.path, names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", db.path, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Path is the file the database lives in.
+func (db *DB) Path() string { return db.path }
+
+// Time formats. Both sort lexically in time order.
+const (
+	certTimeLayout = "2006-01-02T15:04:05Z"     // certificate validity: seconds
+	seenTimeLayout = "2006-01-02T15:04:05.000Z" // observations: milliseconds
+)
+
+func formatCertTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(certTimeLayout)
+}
+
+func formatSeen(t time.Time) string { return t.UTC().Format(seenTimeLayout) }
+
+func parseTime(s sql.NullString) time.Time {
+	if !s.Valid {
+		return time.Time{}
+	}
+	for _, layout := range []string{seenTimeLayout, certTimeLayout, time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s.String); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// Sweep states.
+const (
+	StateRunning     = "running"
+	StateComplete    = "complete"
+	StateInterrupted = "interrupted"
+)
+
+// Sweep is one run of `certsweep sweep`.
+type Sweep struct {
+	ID          int64
+	Name        string
+	StartedAt   time.Time
+	FinishedAt  time.Time // zero while running
+	State       string
+	Targets     []string
+	Excludes    []string
+	Ports       string
+	ProbesTotal uint64
+	Seed        uint64
+	Options     map[string]any
+	Stats       map[string]int64 // probe outcomes by status, as committed
+	NewCerts    int64            // certificates first seen in this sweep
+}
+
+// Done is the number of probes whose outcome is committed.
+func (s Sweep) Done() int64 {
+	var n int64
+	for _, c := range s.Stats {
+		n += c
+	}
+	return n
+}
+
+// CreateSweep records a new running sweep and returns its ID. ID, State,
+// FinishedAt and Stats of s are ignored.
+func (db *DB) CreateSweep(ctx context.Context, s Sweep) (int64, error) {
+	targets, _ := json.Marshal(nonNil(s.Targets))
+	excludes, _ := json.Marshal(nonNil(s.Excludes))
+	opts, err := json.Marshal(s.Options)
+	if err != nil {
+		return 0, fmt.Errorf("encode sweep options: %w", err)
+	}
+	if s.StartedAt.IsZero() {
+		s.StartedAt = time.Now()
+	}
+	res, err := db.sql.ExecContext(ctx, `INSERT INTO sweeps
+		(name, started_at, state, targets, excludes, ports, probes_total, seed, options)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.Name, formatSeen(s.StartedAt), StateRunning, string(targets), string(excludes), s.Ports,
+		int64(s.ProbesTotal), int64(s.Seed), string(opts))
+	if err != nil {
+		return 0, fmt.Errorf("create sweep: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// FinishSweep marks a sweep complete or interrupted at time at.
+func (db *DB) FinishSweep(ctx context.Context, id int64, state string, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, finished_at = ? WHERE id = ?`,
+		state, formatSeen(at), id)
+	if err != nil {
+		return fmt.Errorf("finish sweep %d: %w", id, err)
+	}
+	return nil
+}
+
+const sweepColumns = `s.id, s.name, s.started_at, s.finished_at, s.state, s.targets, s.excludes,
+	s.ports, s.probes_total, s.seed, s.options,
+	(SELECT json_group_object(status, count) FROM sweep_stats WHERE sweep_id = s.id),
+	(SELECT count(*) FROM certificates WHERE first_sweep_id = s.id)`
+
+// FindSweep returns the sweep with the given ID, or ErrNotFound.
+func (db *DB) FindSweep(ctx context.Context, id int64) (Sweep, error) {
+	row := db.sql.QueryRowContext(ctx, `SELECT `+sweepColumns+` FROM sweeps s WHERE s.id = ?`, id)
+	s, err := scanSweep(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("sweep %d: %w", id, ErrNotFound)
+	}
+	return s, err
+}
+
+// Sweeps yields every sweep, oldest first.
+func (db *DB) Sweeps(ctx context.Context) iter.Seq2[Sweep, error] {
+	return query(ctx, db, scanSweep, `SELECT `+sweepColumns+` FROM sweeps s ORDER BY s.id`)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanSweep(r rowScanner) (Sweep, error) {
+	var s Sweep
+	var started, finished sql.NullString
+	var targets, excludes, opts, stats string
+	var total, seed int64
+	err := r.Scan(&s.ID, &s.Name, &started, &finished, &s.State, &targets, &excludes,
+		&s.Ports, &total, &seed, &opts, &stats, &s.NewCerts)
+	if err != nil {
+		return s, err
+	}
+	s.StartedAt, s.FinishedAt = parseTime(started), parseTime(finished)
+	s.ProbesTotal, s.Seed = uint64(total), uint64(seed)
+	if err := errors.Join(
+		json.Unmarshal([]byte(targets), &s.Targets),
+		json.Unmarshal([]byte(excludes), &s.Excludes),
+		json.Unmarshal([]byte(opts), &s.Options),
+		json.Unmarshal([]byte(stats), &s.Stats),
+	); err != nil {
+		return s, fmt.Errorf("decode sweep %d: %w", s.ID, err)
+	}
+	return s, nil
+}
+
+// query runs a statement and yields each scanned row; breaking out of the
+// loop closes the rows.
+func query[T any](ctx context.Context, db *DB, scan func(rowScanner) (T, error), q string, args ...any) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		rows, err := db.sql.QueryContext(ctx, q, args...)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if !yield(v, err) || err != nil {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(zero, err)
+		}
+	}
+}

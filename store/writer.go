@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certsweep/certsweep/scanner"
+	ztls "github.com/zmap/zcrypto/tls"
+)
+
+// WriterOptions tunes batching. Larger batches mean fewer commits.
+type WriterOptions struct {
+	BatchSize  int           // results per transaction
+	FlushEvery time.Duration // longest a result waits before being committed
+}
+
+// DefaultWriterOptions commits every 1000 results or 250 ms, whichever first.
+func DefaultWriterOptions() WriterOptions {
+	return WriterOptions{BatchSize: 1000, FlushEvery: 250 * time.Millisecond}
+}
+
+type item struct {
+	pos uint64
+	r   scanner.Result
+}
+
+// Writer records the results of one sweep. It is the only writer: one
+// goroutine, one connection, one transaction per batch. Write is safe for
+// concurrent use; Close commits what is pending and stops the goroutine.
+type Writer struct {
+	db      *DB
+	sweepID int64
+	opts    WriterOptions
+	in      chan item
+	done    chan struct{}
+	err     error // set by the goroutine before done closes
+	newCert int64
+}
+
+// NewWriter starts a writer for sweep sweepID. Its goroutine runs until
+// Close; it deliberately ignores cancellation of the sweep so that results
+// already produced are committed, not lost.
+func (db *DB) NewWriter(sweepID int64, opts WriterOptions) *Writer {
+	if opts.BatchSize < 1 {
+		opts.BatchSize = 1
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = 250 * time.Millisecond
+	}
+	w := &Writer{db: db, sweepID: sweepID, opts: opts,
+		in: make(chan item, opts.BatchSize), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Write queues one result for commit. It blocks while the writer is busy
+// (back-pressure on the probes) and returns the writer's error once it has
+// failed, or ctx's error if ctx ends first.
+func (w *Writer) Write(ctx context.Context, pos uint64, r scanner.Result) error {
+	select {
+	case w.in <- item{pos, r}:
+		return nil
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close commits every queued result and stops the writer. It returns the
+// first error the writer met. Write must not be called after Close.
+func (w *Writer) Close() error {
+	close(w.in)
+	<-w.done
+	return w.err
+}
+
+// NewCerts is the number of certificates this writer stored for the first
+// time. Call it after Close.
+func (w *Writer) NewCerts() int64 { return w.newCert }
+
+func (w *Writer) run() {
+	defer close(w.done)
+	batch := make([]item, 0, w.opts.BatchSize)
+	tick := time.NewTicker(w.opts.FlushEvery)
+	defer tick.Stop()
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		if err := w.commit(batch); err != nil {
+			w.err = err
+			return false
+		}
+		batch = batch[:0]
+		return true
+	}
+	for {
+		select {
+		case it, ok := <-w.in:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, it)
+			if len(batch) >= w.opts.BatchSize && !flush() {
+				return
+			}
+		case <-tick.C:
+			if !flush() {
+				return
+			}
+		}
+	}
+}
+
+// commit writes one batch in one transaction. The context is not the
+// sweep's: a cancelled sweep must still commit what it observed.
+func (w *Writer) commit(batch []item) error {
+	ctx := context.Background()
+	tx, err := w.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin batch: %w", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	st, err := prepareBatch(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	stats := make(map[scanner.Status]int64)
+	seen := make(map[[32]byte]bool) // certificates already written in this batch
+	for _, it := range batch {
+		r := it.r
+		stats[r.Status]++
+		if !r.Connected {
+			continue // closed or silent: counted, nothing to observe
+		}
+		at := formatSeen(r.End)
+		for _, c := range r.Chain {
+			if seen[c.SHA256] {
+				continue
+			}
+			seen[c.SHA256] = true
+			n, err := st.insertCert(ctx, c, w.sweepID, at)
+			if err != nil {
+				return fmt.Errorf("store certificate %s: %w", c.Fingerprint(), err)
+			}
+			w.newCert += n
+		}
+		var leaf any
+		if len(r.Chain) > 0 {
+			leaf = r.Chain[0].Fingerprint()
+		}
+		res, err := st.obs.ExecContext(ctx, w.sweepID, int64(it.pos),
+			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
+			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
+			r.End.Sub(r.Start).Milliseconds(), leaf)
+		if err != nil {
+			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
+		}
+		obsID, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for i, c := range r.Chain {
+			if _, err := st.chain.ExecContext(ctx, obsID, i, c.Fingerprint()); err != nil {
+				return fmt.Errorf("store chain of %s: %w", r.Target.Addr, err)
+			}
+		}
+	}
+	for status, n := range stats {
+		if _, err := st.stats.ExecContext(ctx, w.sweepID, string(status), n); err != nil {
+			return fmt.Errorf("store sweep statistics: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit batch of %d results: %w", len(batch), err)
+	}
+	return nil
+}
+
+type batchStmts struct {
+	certIns, certSeen, obs, chain, stats *sql.Stmt
+}
+
+func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
+	var st batchStmts
+	var errs []error
+	prep := func(q string) *sql.Stmt {
+		s, err := tx.PrepareContext(ctx, q)
+		errs = append(errs, err)
+		return s
+	}
+	st.certIns = prep(`INSERT INTO certificates (sha256, der, subject, issuer, serial, sans,
+		not_before, not_after, key_type, key_bits, signature_algorithm, is_ca, self_signed,
+		spki_sha256, parse_error, first_sweep_id, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (sha256) DO NOTHING`)
+	st.certSeen = prep(`UPDATE certificates SET last_seen = ?1 WHERE sha256 = ?2 AND last_seen < ?1`)
+	st.obs = prep(`INSERT INTO observations (sweep_id, position, ip, port, sni, observed_at,
+		status, error, tls_version, cipher_suite, handshake_ms, leaf_sha256)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st.chain = prep(`INSERT INTO observation_chain (observation_id, position, sha256) VALUES (?, ?, ?)`)
+	st.stats = prep(`INSERT INTO sweep_stats (sweep_id, status, count) VALUES (?, ?, ?)
+		ON CONFLICT (sweep_id, status) DO UPDATE SET count = count + excluded.count`)
+	if err := errors.Join(errs...); err != nil {
+		st.close()
+		return nil, fmt.Errorf("prepare batch: %w", err)
+	}
+	return &st, nil
+}
+
+func (st *batchStmts) close() {
+	for _, s := range []*sql.Stmt{st.certIns, st.certSeen, st.obs, st.chain, st.stats} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// insertCert stores c if new (returning 1) or moves its last_seen forward.
+func (st *batchStmts) insertCert(ctx context.Context, c scanner.Cert, sweepID int64, at string) (int64, error) {
+	sans, err := json.Marshal(nonNil(c.SANs))
+	if err != nil {
+		return 0, err
+	}
+	var spki string
+	if c.ParseError == "" {
+		spki = fmt.Sprintf("%x", c.SPKISHA256)
+	}
+	res, err := st.certIns.ExecContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
+		string(sans), formatCertTime(c.NotBefore), formatCertTime(c.NotAfter), c.KeyType, c.KeyBits,
+		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at)
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return 1, nil
+	}
+	_, err = st.certSeen.ExecContext(ctx, at, c.Fingerprint())
+	return 0, err
+}
+
+// versionName spells a TLS version as users read it, e.g. "TLS 1.2".
+func versionName(v uint16) string {
+	if v == 0 {
+		return ""
+	}
+	return ztls.VersionName(v)
+}
+
+func suiteName(s uint16) string {
+	if s == 0 {
+		return ""
+	}
+	return ztls.CipherSuiteID(s).String()
+}
