@@ -1,0 +1,180 @@
+// Package report turns stored inventory into what people read: tables for
+// the terminal, RFC 4180 CSV for spreadsheets and JSON Lines for programs.
+// Certificate fields are attacker-controlled text, so every encoder renders
+// them inert for its medium: CSV cells cannot start a formula, terminal text
+// carries no control characters, JSON is escaped by encoding/json.
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Formats a list command can produce.
+var Formats = []string{"table", "csv", "json"}
+
+// Encoder writes records with a fixed set of columns. Values may be string,
+// int, int64, uint64, bool, []string or time.Time (rendered ISO-8601 UTC,
+// empty when zero). Encoders are not safe for concurrent use.
+type Encoder interface {
+	Encode(values ...any) error
+	// Close flushes buffered output and reports any write error.
+	Close() error
+}
+
+// NewEncoder returns an encoder for format ("table", "csv" or "json") with
+// the given column names (CSV header, JSON keys, table heading).
+func NewEncoder(w io.Writer, format string, columns []string) (Encoder, error) {
+	switch format {
+	case "table":
+		return newTable(w, columns), nil
+	case "csv":
+		return newCSV(w, columns)
+	case "json":
+		return &jsonlEncoder{w: w, columns: columns}, nil
+	}
+	return nil, fmt.Errorf("unknown format %q: use table, csv or json", format)
+}
+
+// TimeLayout is how times are written: RFC 3339 / ISO-8601 in UTC.
+const TimeLayout = "2006-01-02T15:04:05Z"
+
+func text(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []string:
+		return strings.Join(v, ";")
+	case time.Time:
+		if v.IsZero() {
+			return ""
+		}
+		return v.UTC().Format(TimeLayout)
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// csvEncoder writes RFC 4180 CSV (CRLF line ends, a header row).
+type csvEncoder struct {
+	w *csv.Writer
+}
+
+func newCSV(w io.Writer, columns []string) (*csvEncoder, error) {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(columns); err != nil {
+		return nil, err
+	}
+	return &csvEncoder{w: cw}, nil
+}
+
+func (e *csvEncoder) Encode(values ...any) error {
+	rec := make([]string, len(values))
+	for i, v := range values {
+		s := text(v)
+		switch v.(type) {
+		case string, []string:
+			// Spreadsheets expect valid UTF-8; invalid bytes become U+FFFD.
+			s = CSVSafe(strings.ToValidUTF8(s, "\uFFFD"))
+		}
+		rec[i] = s
+	}
+	return e.w.Write(rec)
+}
+
+func (e *csvEncoder) Close() error {
+	e.w.Flush()
+	return e.w.Error()
+}
+
+// CSVSafe neutralises spreadsheet formula injection (OWASP "CSV
+// injection"): a cell starting with = + - @ tab or CR is prefixed with a
+// single quote, which spreadsheets show but do not evaluate. Text fields
+// only: numbers we produce ourselves are left alone.
+func CSVSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// jsonlEncoder writes JSON Lines: one object a line, keys in column order.
+type jsonlEncoder struct {
+	w       io.Writer
+	columns []string
+	buf     bytes.Buffer
+}
+
+func (e *jsonlEncoder) Encode(values ...any) error {
+	e.buf.Reset()
+	e.buf.WriteByte('{')
+	for i, v := range values {
+		if i > 0 {
+			e.buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(e.columns[i])
+		e.buf.Write(k)
+		e.buf.WriteByte(':')
+		if t, ok := v.(time.Time); ok {
+			if t.IsZero() {
+				v = nil
+			} else {
+				v = t.UTC().Format(TimeLayout)
+			}
+		}
+		if s, ok := v.([]string); ok && s == nil {
+			v = []string{}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", e.columns[i], err)
+		}
+		e.buf.Write(b)
+	}
+	e.buf.WriteString("}\n")
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+func (e *jsonlEncoder) Close() error { return nil }
+
+// tableEncoder aligns columns for the terminal. It flushes every few hundred
+// rows so that memory stays bounded on huge listings (column widths may then
+// shift between blocks).
+type tableEncoder struct {
+	tw   *tabwriter.Writer
+	rows int
+}
+
+const tableBlock = 500
+
+func newTable(w io.Writer, columns []string) *tableEncoder {
+	e := &tableEncoder{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	fmt.Fprintln(e.tw, strings.ToUpper(strings.Join(columns, "\t")))
+	return e
+}
+
+func (e *tableEncoder) Encode(values ...any) error {
+	cells := make([]string, len(values))
+	for i, v := range values {
+		cells[i] = Terminal(text(v))
+	}
+	fmt.Fprintln(e.tw, strings.Join(cells, "\t"))
+	if e.rows++; e.rows%tableBlock == 0 {
+		return e.tw.Flush()
+	}
+	return nil
+}
+
+func (e *tableEncoder) Close() error { return e.tw.Flush() }

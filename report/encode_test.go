@@ -1,0 +1,142 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certsweep/certsweep/report"
+)
+
+var hostile = []string{
+	`=HYPERLINK("http://evil.example","click")`,
+	"+cmd|' /C calc'!A0",
+	"-2+3",
+	"@SUM(A1:A2)",
+	"\tTAB",
+	"comma, \"quote\" and\nnewline",
+	"\x1b[31mred\x1b[0m \x1b]0;title\x07",
+	"bad utf8 \xff\xfe end",
+	"rtl \u202egnp.exe",
+	"plain CN=web.example",
+}
+
+func TestTerminal(t *testing.T) {
+	for _, s := range hostile {
+		got := report.Terminal(s)
+		for _, r := range got {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x202e {
+				t.Errorf("Terminal(%q) = %q, still contains %U", s, got, r)
+			}
+		}
+		if !strings.Contains(got, "\\") && got != s {
+			t.Errorf("Terminal(%q) = %q changed text without escaping it", s, got)
+		}
+	}
+	if got, want := report.Terminal("\x1b[31mred"), `\x1b[31mred`; got != want {
+		t.Errorf("Terminal(ESC) = %q, want %q", got, want)
+	}
+}
+
+func TestCSVEncoder(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := report.NewEncoder(&buf, "csv", []string{"subject", "days_left", "seen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Date(2026, 11, 24, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	for _, s := range hostile {
+		if err := enc.Encode(s, -3, seen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "\r\n") {
+		t.Errorf("CSV lines do not end in CRLF (RFC 4180)")
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatalf("output is not parseable CSV: %v", err)
+	}
+	if len(rows) != len(hostile)+1 {
+		t.Fatalf("got %d rows, want header + %d", len(rows), len(hostile))
+	}
+	for i, row := range rows[1:] {
+		cell := row[0]
+		if strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+			t.Errorf("cell %q starts with a formula trigger", cell)
+		}
+		if strings.TrimPrefix(cell, "'") != strings.ToValidUTF8(hostile[i], "\uFFFD") {
+			t.Errorf("cell %q does not round-trip %q", cell, hostile[i])
+		}
+		if row[1] != "-3" {
+			t.Errorf("numeric cell = %q, want -3 (numbers are not quoted)", row[1])
+		}
+		if row[2] != "2026-11-24T09:00:00Z" {
+			t.Errorf("time cell = %q, want UTC ISO-8601", row[2])
+		}
+	}
+}
+
+func TestJSONEncoder(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := report.NewEncoder(&buf, "json", []string{"subject", "sans", "n", "at"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range hostile {
+		if err := enc.Encode(s, []string(nil), 7, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(hostile) {
+		t.Fatalf("got %d lines, want one per record (%d)", len(lines), len(hostile))
+	}
+	for _, line := range lines {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("line %q is not JSON: %v", line, err)
+		}
+		if obj["at"] != nil || obj["n"] != float64(7) {
+			t.Errorf("line %q: want at=null, n=7", line)
+		}
+		if sans, ok := obj["sans"].([]any); !ok || len(sans) != 0 {
+			t.Errorf("line %q: want sans=[]", line)
+		}
+		if strings.ContainsRune(line, 0x1b) {
+			t.Errorf("line %q contains a raw ESC", line)
+		}
+	}
+}
+
+func TestTableEncoder(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := report.NewEncoder(&buf, "table", []string{"subject", "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range hostile {
+		if err := enc.Encode(s, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "\x1b\x07\r\t") {
+		t.Errorf("table output contains raw control characters: %q", out)
+	}
+	if got := strings.Count(out, "\n"); got != len(hostile)+1 {
+		t.Errorf("table has %d lines, want %d (embedded newlines must be escaped)", got, len(hostile)+1)
+	}
+	if _, err := report.NewEncoder(&buf, "xml", nil); err == nil {
+		t.Errorf("NewEncoder(xml) succeeded, want an error")
+	}
+}
