@@ -46,7 +46,9 @@ func NewEncoder(w io.Writer, format string, columns []string) (Encoder, error) {
 // TimeLayout is how times are written: RFC 3339 / ISO-8601 in UTC.
 const TimeLayout = "2006-01-02T15:04:05Z"
 
-func text(v any) string {
+// Text renders a value as the CSV and table encoders do: times as ISO-8601
+// UTC (empty when zero), lists joined with ";". It does not escape.
+func Text(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
@@ -82,7 +84,7 @@ func newCSV(w io.Writer, columns []string) (*csvEncoder, error) {
 func (e *csvEncoder) Encode(values ...any) error {
 	rec := make([]string, len(values))
 	for i, v := range values {
-		s := text(v)
+		s := Text(v)
 		switch v.(type) {
 		case string, []string:
 			// Spreadsheets expect valid UTF-8; invalid bytes become U+FFFD.
@@ -168,7 +170,7 @@ func newTable(w io.Writer, columns []string) *tableEncoder {
 func (e *tableEncoder) Encode(values ...any) error {
 	cells := make([]string, len(values))
 	for i, v := range values {
-		cells[i] = Terminal(text(v))
+		cells[i] = Terminal(Text(v))
 	}
 	fmt.Fprintln(e.tw, strings.Join(cells, "\t"))
 	if e.rows++; e.rows%tableBlock == 0 {

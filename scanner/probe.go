@@ -43,8 +43,8 @@ func NewProber() *Prober {
 
 // Probe connects to t and performs a TLS handshake, offering SSL 3.0 to
 // TLS 1.3. It always returns a Result; failures are classified in Status.
-func (p *Prober) Probe(ctx context.Context, t Target) Result {
-	r := Result{Target: t, Start: time.Now()}
+func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
+	r = Result{Target: t, Start: time.Now()}
 	defer func() { r.End = time.Now() }()
 
 	d := net.Dialer{Timeout: p.ConnectTimeout}

@@ -93,6 +93,9 @@ func TestProbe(t *testing.T) {
 			if r.Status != tc.wantStatus {
 				t.Fatalf("Probe(%v).Status = %q (%s), want %q", s.Addr, r.Status, r.Err, tc.wantStatus)
 			}
+			if r.End.Before(r.Start) || r.Start.IsZero() {
+				t.Errorf("Probe(%v) Start %v, End %v: want Start <= End, both set", s.Addr, r.Start, r.End)
+			}
 			if tc.wantStatus != scanner.StatusOK {
 				return
 			}

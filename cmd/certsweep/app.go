@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/store"
+	"github.com/urfave/cli/v2"
+)
+
+const defaultDB = "certsweep.db"
+
+// newApp builds the command-line application. Output goes to stdout and
+// stderr only, so tests can run it in-process.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:  "certsweep",
+		Usage: "find every TLS certificate on your network and keep an inventory of them",
+		Description: `certsweep sweeps address ranges and ports with TLS handshakes, records every
+certificate each endpoint presents (the whole chain) in a SQLite database keyed by
+SHA-256 fingerprint, and lists what it found.
+
+Examples:
+   certsweep demo                                    # try it on a built-in loopback lab
+   certsweep sweep --ports 443,8443,636 10.20.0.0/16 10.30.0.0/20
+   certsweep sweeps
+   certsweep certs --format csv > certs.csv
+   certsweep show 3f2a9c
+
+Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
+130 interrupted (what was observed is kept).`,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideVersion:          true,
+		EnableBashCompletion: false,
+		// main alone decides exit codes; urfave/cli's default handler would
+		// call os.Exit from inside Run and skip deferred flushes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+		Commands: []*cli.Command{
+			sweepCommand(),
+			sweepsCommand(),
+			certsCommand(),
+			showCommand(),
+			demoCommand(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError(fmt.Errorf("unknown command %q", c.Args().First()), "run certsweep --help for the commands")
+			}
+			return cli.ShowAppHelp(c)
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	return app
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	name := "certsweep"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return usageError(err, "see "+name+" --help")
+}
+
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "db",
+		Usage:   "SQLite database `PATH`",
+		EnvVars: []string{"CERTSWEEP_DB"},
+		Value:   defaultDB,
+	}
+}
+
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "format",
+		Aliases: []string{"o"},
+		Usage:   "output `FORMAT`: table, csv (RFC 4180) or json (JSON Lines)",
+		Value:   "table",
+	}
+}
+
+func format(c *cli.Context) (string, error) {
+	f := c.String("format")
+	if !slices.Contains(report.Formats, f) {
+		return "", usagef("unknown --format %q: use %s", f, strings.Join(report.Formats, ", "))
+	}
+	return f, nil
+}
+
+// openDB opens the database for a command. Reading commands never create
+// one; a file that is not a certsweep database is a usage error, never
+// modified.
+func openDB(ctx context.Context, path string, create bool) (*store.DB, error) {
+	open := store.OpenExisting
+	if create {
+		open = store.Open
+	}
+	db, err := open(ctx, path)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, store.ErrNoDatabase):
+		return nil, usageError(fmt.Errorf("no database at %s", path), "run certsweep sweep first, or pass --db / set CERTSWEEP_DB")
+	case errors.Is(err, store.ErrNotCertsweep):
+		return nil, usageError(fmt.Errorf("--db %s: %w", path, err), "it was left untouched; choose another --db path")
+	case errors.Is(err, store.ErrSchemaTooNew):
+		return nil, failure(err, "upgrade certsweep to read this database")
+	}
+	return nil, failure(fmt.Errorf("open database %s: %w", path, err), "")
+}
+
+// noArgs rejects stray positional arguments, which usually mean a flag was
+// mistyped.
+func noArgs(c *cli.Context) error {
+	if c.Args().Present() {
+		return usagef("unexpected argument %q", c.Args().First())
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/certsweep/certsweep/scanner"
+	"github.com/certsweep/certsweep/store"
+	"github.com/urfave/cli/v2"
+)
+
+func sweepCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sweep",
+		Usage:     "probe targets with TLS handshakes and record every certificate",
+		ArgsUsage: "TARGET...",
+		Description: `Targets are IPv4/IPv6 addresses, CIDRs (10.0.0.0/24), ranges (10.0.0.5-10.0.0.90),
+hostnames (resolved; the name is sent as SNI and recorded) and host:port or
+[v6addr]:port (that port only). Overlapping targets are probed once. The address
+space is visited in a pseudo-random order (--seed) so no host or subnet gets a burst.
+
+Every probe ends as one of: ok, refused, timeout, reset, not-tls, handshake-error,
+too-large. Endpoints that answered are recorded with their whole chain; all
+outcomes are counted in the sweep's statistics. Ctrl-C stops cleanly: everything
+observed so far is committed and the sweep is marked interrupted (exit 130).
+
+Default ports: ` + portList(scanner.DefaultPorts) + `
+(HTTPS, SMTPS, LDAPS, DNS-over-TLS, FTPS, IMAPS, POP3S, Docker, LDAPS GC, SIP-TLS,
+WinRM, Kubernetes API, HTTPS-alt, MQTT, kubelet)
+
+Examples:
+   certsweep sweep 10.20.0.0/16
+   certsweep sweep --ports 443,8443,636 --rate 200 --db certs.db 10.20.0.0/16 10.30.0.0/20
+   certsweep sweep --ports 443,9000-9010 --exclude 10.20.5.0/24 10.20.0.0/16
+   certsweep sweep --targets-file hosts.txt --exclude-file do-not-scan.txt
+   grep -v '^#' inventory.txt | certsweep sweep --targets-file -
+   certsweep sweep ldap.corp.example:636 [2001:db8::10]:8443
+   certsweep sweep --sni www.example.com 192.0.2.0/28`,
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "`PORTS` to probe: list and ranges, e.g. 443,8443,9000-9010 (default: common TLS ports, see above)"},
+			&cli.StringSliceFlag{Name: "targets-file", Aliases: []string{"f"}, Usage: "read targets from `FILE` (- for stdin), one per line, # comments"},
+			&cli.StringSliceFlag{Name: "exclude", Aliases: []string{"x"}, Usage: "never probe these addresses, CIDRs or ranges (repeatable, or comma-separated)"},
+			&cli.StringSliceFlag{Name: "exclude-file", Usage: "read exclusions from `FILE`, one per line, # comments"},
+			&cli.StringFlag{Name: "sni", Usage: "send server `NAME` to every target (default: the hostname given, or none)"},
+			&cli.IntFlag{Name: "rate", Aliases: []string{"r"}, Value: 1000, Usage: "handshake attempts per second across the sweep (0 = unlimited)"},
+			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "probes in flight"},
+			&cli.IntFlag{Name: "per-host", Value: 4, Usage: "probes in flight against any one address"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
+			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "TLS handshake timeout, after connecting"},
+			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
+			&cli.StringFlag{Name: "name", Usage: "a `LABEL` for the sweep, shown by certsweep sweeps"},
+			&cli.BoolFlag{Name: "allow-large-ipv6", Usage: "allow IPv6 prefixes and ranges larger than a /112"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output (the final summary is still printed)"},
+		},
+		Action: func(c *cli.Context) error {
+			s, err := sweepSettingsFrom(c)
+			if err != nil {
+				return err
+			}
+			_, err = runSweep(c.Context, c.App.Writer, c.App.ErrWriter, s)
+			return err
+		},
+	}
+}
+
+// sweepSettings is everything one sweep needs, read from flags.
+type sweepSettings struct {
+	dbPath         string
+	name           string
+	tokens         []string
+	excludeTokens  []string
+	inputs         []scanner.Input
+	excludes       []scanner.Input
+	ports          []uint16
+	portsText      string
+	cfg            scanner.Config
+	quiet          bool
+	progressPeriod time.Duration // between plain log lines when not on a TTY
+}
+
+func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
+	s := sweepSettings{
+		dbPath:         c.String("db"),
+		name:           c.String("name"),
+		quiet:          c.Bool("quiet"),
+		cfg:            scanner.DefaultConfig(),
+		progressPeriod: 10 * time.Second,
+	}
+	allowLarge := c.Bool("allow-large-ipv6")
+
+	tokens := c.Args().Slice()
+	for _, f := range c.StringSlice("targets-file") {
+		lines, err := readListFile(f, c.App.Reader)
+		if err != nil {
+			return s, err
+		}
+		tokens = append(tokens, lines...)
+	}
+	if len(tokens) == 0 {
+		return s, usageError(errors.New("no targets given"), "pass CIDRs, ranges, addresses or hostnames, or --targets-file FILE")
+	}
+	for _, tok := range tokens {
+		in, err := scanner.ParseInput(tok, allowLarge)
+		if err != nil {
+			return s, usageError(err, "")
+		}
+		s.inputs = append(s.inputs, in)
+	}
+	s.tokens = tokens
+
+	var exTokens []string
+	for _, x := range c.StringSlice("exclude") {
+		exTokens = append(exTokens, splitList(x)...)
+	}
+	for _, f := range c.StringSlice("exclude-file") {
+		lines, err := readListFile(f, c.App.Reader)
+		if err != nil {
+			return s, err
+		}
+		exTokens = append(exTokens, lines...)
+	}
+	for _, tok := range exTokens {
+		in, err := scanner.ParseInput(tok, true)
+		if err == nil && (in.Host != "" || in.Port != 0) {
+			err = fmt.Errorf("exclude %q: give an address, CIDR or range", tok)
+		}
+		if err != nil {
+			return s, usageError(fmt.Errorf("--exclude: %w", err), "")
+		}
+		s.excludes = append(s.excludes, in)
+	}
+	s.excludeTokens = exTokens
+
+	s.ports = scanner.DefaultPorts
+	s.portsText = portList(scanner.DefaultPorts)
+	if p := c.String("ports"); c.IsSet("ports") {
+		ports, err := scanner.ParsePorts(p)
+		if err != nil {
+			return s, usageError(fmt.Errorf("--ports: %w", err), "ports are 1-65535, e.g. --ports 443,8443,9000-9010")
+		}
+		s.ports, s.portsText = ports, p
+	}
+
+	cfg := &s.cfg
+	cfg.Rate, cfg.Concurrency, cfg.PerHost = c.Int("rate"), c.Int("concurrency"), c.Int("per-host")
+	cfg.Prober.ConnectTimeout, cfg.Prober.HandshakeTimeout = c.Duration("connect-timeout"), c.Duration("timeout")
+	cfg.Prober.SNI = c.String("sni")
+	switch {
+	case cfg.Rate < 0:
+		return s, usagef("--rate %d: must be 0 (unlimited) or more", cfg.Rate)
+	case cfg.Concurrency < 1 || cfg.Concurrency > 100000:
+		return s, usagef("--concurrency %d: must be 1-100000", cfg.Concurrency)
+	case cfg.PerHost < 1:
+		return s, usagef("--per-host %d: must be 1 or more", cfg.PerHost)
+	case cfg.Prober.ConnectTimeout <= 0 || cfg.Prober.HandshakeTimeout <= 0:
+		return s, usagef("--connect-timeout and --timeout must be positive durations such as 3s")
+	}
+	if cfg.Prober.SNI != "" {
+		if in, err := scanner.ParseInput(cfg.Prober.SNI, false); err != nil || in.Host == "" || in.Port != 0 {
+			return s, usagef("--sni %q: want a DNS name such as www.example.com", cfg.Prober.SNI)
+		}
+	}
+	cfg.Seed = c.Uint64("seed")
+	if !c.IsSet("seed") {
+		cfg.Seed = rand.Uint64()
+	}
+	return s, nil
+}
+
+// readListFile reads one token per line, skipping blanks and # comments.
+// "-" reads stdin.
+func readListFile(path string, stdin io.Reader) ([]string, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, usageError(fmt.Errorf("cannot read %s: %w", path, err), "check the path given to --targets-file / --exclude-file")
+		}
+		defer f.Close()
+		r = f
+	}
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		for _, tok := range strings.Fields(text) {
+			out = append(out, tok)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError(fmt.Errorf("read %s: %w", path, err), "")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for tok := range strings.SplitSeq(s, ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+func portList(ports []uint16) string {
+	var b strings.Builder
+	for i, p := range ports {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, p)
+	}
+	return b.String()
+}
+
+// runSweep resolves the targets, records a sweep and runs it to the end or
+// until ctx is cancelled. Input errors surface before the database is
+// touched; after that, results already observed are always committed.
+func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (int64, error) {
+	plan, warnings, err := scanner.NewPlan(ctx, s.inputs, s.excludes, s.ports, net.DefaultResolver)
+	if err != nil {
+		return 0, usageError(err, "")
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "certsweep: warning: %v\n", w)
+	}
+	if plan.Len() == 0 {
+		return 0, usageError(errors.New("nothing to sweep: every target was excluded or did not resolve"), "")
+	}
+
+	db, err := openDB(ctx, s.dbPath, true)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+
+	start := time.Now()
+	p := s.cfg.Prober
+	id, err := db.CreateSweep(ctx, store.Sweep{
+		Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
+		Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
+		Options: map[string]any{
+			"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
+			"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
+			"sni": p.SNI,
+		},
+	})
+	if err != nil {
+		return 0, failure(err, "")
+	}
+	if !s.quiet {
+		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
+	}
+
+	w := db.NewWriter(id, store.DefaultWriterOptions())
+	prog := newProgress(stderr, plan.Len(), s.quiet, s.progressPeriod)
+	prog.start()
+	sweepErr := scanner.Sweep(ctx, plan, s.cfg, func(ctx context.Context, pos uint64, r scanner.Result) error {
+		prog.record(r.Status)
+		// Not ctx: a result produced just before Ctrl-C is still kept.
+		return w.Write(context.WithoutCancel(ctx), pos, r)
+	})
+	prog.stop()
+	writeErr := w.Close()
+
+	state := store.StateComplete
+	if sweepErr != nil || writeErr != nil {
+		state = store.StateInterrupted
+	}
+	// A short, uncancelled context: the sweep's own may be cancelled already.
+	finCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	finErr := db.FinishSweep(finCtx, id, state, time.Now())
+
+	sw, err := db.FindSweep(finCtx, id)
+	if err == nil {
+		printSummary(stdout, sw, time.Since(start))
+	}
+	switch {
+	case writeErr != nil:
+		return id, failure(fmt.Errorf("sweep %d stopped: recording results failed: %w", id, writeErr), "results committed before the failure are kept")
+	case errors.Is(sweepErr, context.Canceled):
+		return id, &cliError{code: exitInterrupted, err: fmt.Errorf("sweep %d interrupted; %d probe results were committed", id, sw.Done())}
+	case sweepErr != nil:
+		return id, failure(fmt.Errorf("sweep %d: %w", id, sweepErr), "")
+	case finErr != nil:
+		return id, failure(finErr, "")
+	}
+	return id, nil
+}
+
+func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration) {
+	done := s.Done()
+	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, done, s.ProbesTotal,
+		elapsed.Round(100*time.Millisecond), float64(done)/max(elapsed.Seconds(), 1e-3))
+	var parts []string
+	for _, st := range scanner.Statuses {
+		parts = append(parts, fmt.Sprintf("%s %d", st, s.Stats[string(st)]))
+	}
+	fmt.Fprintf(w, "  outcomes: %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  new certificates: %d\n", s.NewCerts)
+}
