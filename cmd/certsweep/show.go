@@ -96,4 +96,3 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 func writePEM(w io.Writer, der []byte) error {
 	return pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
-
