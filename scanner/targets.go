@@ -155,7 +155,7 @@ func isHostname(s string) bool {
 		}
 	}
 	// An all-numeric dotted name is a mistyped IPv4 address, not a host.
-	return strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' && r != '.' })
+	return strings.ContainsFunc(s, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
 }
 
 // ParsePorts parses a port list such as "443,8443,9000-9010". The result is
