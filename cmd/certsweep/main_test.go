@@ -313,4 +313,3 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
-
