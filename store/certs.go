@@ -28,30 +28,39 @@ const certColumns = `c.sha256, c.der, c.subject, c.issuer, c.serial, c.sans, c.n
 
 func scanCert(r rowScanner) (Certificate, error) {
 	var c Certificate
+	dest, finish := certDest(&c)
+	if err := r.Scan(dest...); err != nil {
+		return c, err
+	}
+	return c, finish()
+}
+
+// certDest returns scan destinations for certColumns into c, and a function
+// that decodes them once the row is scanned.
+func certDest(c *Certificate) ([]any, func() error) {
 	var fp, sans, spki string
 	var notBefore, notAfter, first, last sql.NullString
 	var firstSweep sql.NullInt64
-	err := r.Scan(&fp, &c.DER, &c.Subject, &c.Issuer, &c.Serial, &sans, &notBefore, &notAfter,
+	dest := []any{&fp, &c.DER, &c.Subject, &c.Issuer, &c.Serial, &sans, &notBefore, &notAfter,
 		&c.KeyType, &c.KeyBits, &c.SignatureAlgorithm, &c.IsCA, &c.SelfSigned, &spki,
-		&c.ParseError, &firstSweep, &first, &last)
-	if err != nil {
-		return c, err
-	}
-	if err := decodeHex32(fp, &c.SHA256); err != nil {
-		return c, fmt.Errorf("certificate %q: %w", fp, err)
-	}
-	if spki != "" {
-		if err := decodeHex32(spki, &c.SPKISHA256); err != nil {
-			return c, fmt.Errorf("certificate %s: spki: %w", fp, err)
+		&c.ParseError, &firstSweep, &first, &last}
+	return dest, func() error {
+		if err := decodeHex32(fp, &c.SHA256); err != nil {
+			return fmt.Errorf("certificate %q: %w", fp, err)
 		}
+		if spki != "" {
+			if err := decodeHex32(spki, &c.SPKISHA256); err != nil {
+				return fmt.Errorf("certificate %s: spki: %w", fp, err)
+			}
+		}
+		if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
+			return fmt.Errorf("certificate %s: sans: %w", fp, err)
+		}
+		c.NotBefore, c.NotAfter = parseTime(notBefore), parseTime(notAfter)
+		c.FirstSweepID = firstSweep.Int64
+		c.FirstSeen, c.LastSeen = parseTime(first), parseTime(last)
+		return nil
 	}
-	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
-		return c, fmt.Errorf("certificate %s: sans: %w", fp, err)
-	}
-	c.NotBefore, c.NotAfter = parseTime(notBefore), parseTime(notAfter)
-	c.FirstSweepID = firstSweep.Int64
-	c.FirstSeen, c.LastSeen = parseTime(first), parseTime(last)
-	return c, nil
 }
 
 func decodeHex32(s string, dst *[32]byte) error {

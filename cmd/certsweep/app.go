@@ -31,9 +31,14 @@ Examples:
    certsweep sweeps
    certsweep certs --format csv > certs.csv
    certsweep show 3f2a9c
+   certsweep findings --min-severity high
+   certsweep report --format csv -O weekly.csv --fail-on critical
+   certsweep diff
+   certsweep track import owners.csv
 
 Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
-130 interrupted (what was observed is kept).`,
+3 findings at or above --fail-on (report, findings), 130 interrupted (what was
+observed is kept).`,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
@@ -47,6 +52,10 @@ Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
 			sweepsCommand(),
 			certsCommand(),
 			showCommand(),
+			findingsCommand(),
+			reportCommand(),
+			diffCommand(),
+			trackCommand(),
 			demoCommand(),
 		},
 		Action: func(c *cli.Context) error {
@@ -58,6 +67,9 @@ Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
+		for _, sub := range cmd.Subcommands {
+			sub.OnUsageError = onUsageError
+		}
 	}
 	return app
 }

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/store"
+	"github.com/urfave/cli/v2"
+)
+
+const exitFindings = 3 // --fail-on: a finding at or above the threshold
+
+// findingFlags are shared by `report` and `findings`.
+func findingFlags() []cli.Flag {
+	return []cli.Flag{
+		dbFlag(), formatFlag(),
+		&cli.Int64Flag{Name: "sweep", Usage: "judge sweep `ID` (default: the latest complete sweep)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "write to `FILE` (atomically, on success) instead of stdout"},
+		&cli.StringFlag{Name: "expiring-within", Value: "30d", Usage: "`WINDOW` for expiring: days (30d or 30) or a Go duration (72h)"},
+		&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "RSA and DSA keys below this are weak-key"},
+		&cli.IntFlag{Name: "min-ec-bits", Value: 256, Usage: "EC keys below this are weak-key"},
+		&cli.IntFlag{Name: "max-validity-days", Value: 398, Usage: "publicly trusted leaves valid longer than this are long-validity"},
+		&cli.StringSliceFlag{Name: "ca-bundle", Usage: "PEM `FILE` of the organisation's own CAs, trusted besides the system roots"},
+		&cli.BoolFlag{Name: "no-system-roots", Usage: "trust only --ca-bundle, not the system's public roots"},
+		&cli.BoolFlag{Name: "lint", Usage: "also run zlint and report its error and fatal results as lint findings"},
+		&cli.StringFlag{Name: "fail-on", Usage: "exit 3 if any finding is at or above `SEVERITY` (info, low, medium, high, critical)"},
+	}
+}
+
+// judgeSettings is what `report` and `findings` read from their flags.
+type judgeSettings struct {
+	format  string
+	output  string
+	sweepID int64
+	policy  report.Policy
+	failOn  report.Severity // -1: never
+}
+
+func judgeSettingsFrom(c *cli.Context) (judgeSettings, error) {
+	s := judgeSettings{output: c.String("output"), failOn: -1, sweepID: c.Int64("sweep")}
+	var err error
+	if s.format, err = format(c); err != nil {
+		return s, err
+	}
+	p := report.DefaultPolicy(time.Now().UTC())
+	if p.ExpiringWithin, err = parseWindow(c.String("expiring-within")); err != nil {
+		return s, usageError(fmt.Errorf("--expiring-within: %w", err), "write it as 30d, 30 (days) or 72h")
+	}
+	p.MinRSABits, p.MinECBits = c.Int("min-rsa-bits"), c.Int("min-ec-bits")
+	p.MaxPublicValidity = time.Duration(c.Int("max-validity-days")) * 24 * time.Hour
+	p.Lint = c.Bool("lint")
+	if !c.Bool("no-system-roots") {
+		if p.Roots, err = x509.SystemCertPool(); err != nil {
+			return s, failure(fmt.Errorf("load the system's root certificates: %w", err), "pass --no-system-roots with --ca-bundle")
+		}
+	}
+	for _, f := range c.StringSlice("ca-bundle") {
+		if p.OrgRoots == nil {
+			p.OrgRoots = x509.NewCertPool()
+		}
+		if err := addBundle(p.OrgRoots, f); err != nil {
+			return s, usageError(fmt.Errorf("--ca-bundle: %w", err), "give a PEM file of CA certificates")
+		}
+	}
+	if f := c.String("fail-on"); f != "" {
+		if s.failOn, err = report.ParseSeverity(f); err != nil {
+			return s, usageError(fmt.Errorf("--fail-on: %w", err), "")
+		}
+	}
+	s.policy = p
+	return s, nil
+}
+
+// parseWindow reads "30d", "30" (days) or a Go duration such as "72h".
+func parseWindow(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && n >= 0 {
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a window", s)
+	}
+	return d, nil
+}
+
+func addBundle(pool *x509.CertPool, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("%s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%s holds no PEM certificates", path)
+	}
+	return nil
+}
+
+// pickSweep returns the sweep to judge: the one asked for, or the latest
+// complete one.
+func pickSweep(ctx context.Context, db *store.DB, id int64) (int64, error) {
+	if id != 0 {
+		if _, err := db.FindSweep(ctx, id); err != nil {
+			return 0, usageError(err, "certsweep sweeps lists the sweep IDs")
+		}
+		return id, nil
+	}
+	ids, err := db.LatestSweeps(ctx, 1)
+	if err != nil {
+		return 0, usageError(err, "run a sweep to completion first, or pass --sweep ID")
+	}
+	return ids[0], nil
+}
+
+// judge streams the endpoints of a sweep through the evaluator and calls
+// each with the endpoint and its findings. It returns the highest severity.
+func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.Endpoint, []report.Finding) error) (report.Severity, error) {
+	var known [][]byte
+	for c, err := range db.CACertificates(ctx) {
+		if err != nil {
+			return 0, failure(fmt.Errorf("read CA certificates: %w", err), "")
+		}
+		known = append(known, c.DER)
+	}
+	certs := func(ctx context.Context, fp string) (store.Certificate, error) {
+		return db.FindCertificate(ctx, fp)
+	}
+	ev := report.NewEvaluator(s.policy, certs, known)
+	highest := report.Severity(-1)
+	for ep, err := range db.Endpoints(ctx, s.sweepID) {
+		if err != nil {
+			return highest, failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
+		}
+		fs, err := ev.Evaluate(ctx, ep)
+		if err != nil {
+			return highest, failure(err, "")
+		}
+		highest = max(highest, report.Highest(fs))
+		if err := each(ep, fs); err != nil {
+			return highest, err
+		}
+	}
+	return highest, nil
+}
+
+// withOutput runs write against stdout, or against a temporary file renamed
+// to path once write succeeds, so a failed report never leaves half a file.
+func withOutput(stdout io.Writer, path string, write func(io.Writer) error) error {
+	if path == "" || path == "-" {
+		return write(stdout)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return failure(fmt.Errorf("create %s: %w", path, err), "")
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return failure(fmt.Errorf("write %s: %w", path, err), "")
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return failure(fmt.Errorf("write %s: %w", path, err), "")
+	}
+	return nil
+}
+
+func failOn(s judgeSettings, highest report.Severity) error {
+	if s.failOn >= 0 && highest >= s.failOn {
+		return &cliError{code: exitFindings, err: fmt.Errorf("findings at or above %s (highest: %s)", s.failOn, highest)}
+	}
+	return nil
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "report",
+		Usage: "one row per endpoint and certificate, with findings, severity and owner",
+		Description: `Judges every endpoint of a sweep (default: the latest complete one) and writes
+one row per (endpoint, certificate): ` + strings.Join(report.ReportColumns, ", ") + `.
+findings is the ;-separated list of finding kinds, severity the highest of them.
+CSV is RFC 4180 with a header row; text cells cannot start a spreadsheet formula.
+
+Examples:
+   certsweep report --format csv -O certs.csv
+   certsweep report --sweep 12 --ca-bundle corp-roots.pem --format json
+   certsweep report --format csv --fail-on high -O weekly.csv || mail -s "certificates need work" pki@corp.example < weekly.csv`,
+		Flags: findingFlags(),
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			s, err := judgeSettingsFrom(c)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c.String("db"), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
+				return err
+			}
+			var highest report.Severity
+			err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
+				enc, err := report.NewEncoder(w, s.format, report.ReportColumns)
+				if err != nil {
+					return err
+				}
+				highest, err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
+					return enc.Encode(report.ReportRow(ep, fs, s.policy.Now)...)
+				})
+				if err != nil {
+					return err
+				}
+				return enc.Close()
+			})
+			if err != nil {
+				return err
+			}
+			return failOn(s, highest)
+		},
+	}
+}
+
+func findingsCommand() *cli.Command {
+	flags := append(findingFlags(),
+		&cli.StringSliceFlag{Name: "kind", Usage: "only findings of this `KIND` (repeatable, or comma-separated)"},
+		&cli.StringFlag{Name: "min-severity", Value: "info", Usage: "only findings at or above `SEVERITY`"},
+	)
+	var kinds strings.Builder
+	for _, k := range report.Kinds {
+		fmt.Fprintf(&kinds, "   %-18s %-8s %s\n", k.Kind, k.Severity, k.Why)
+	}
+	return &cli.Command{
+		Name:  "findings",
+		Usage: "list findings, one per line: expired, weak, untrusted, shadow certificates...",
+		Description: `Judges every endpoint of a sweep (default: the latest complete one) and lists
+each finding on its own line: ` + strings.Join(report.FindingColumns, ", ") + `.
+
+Finding kinds and severities:
+` + kinds.String() + `
+Examples:
+   certsweep findings --min-severity high
+   certsweep findings --kind expired,expiring --format csv
+   certsweep findings --kind untracked --format json | jq -r .sha256 | sort -u
+   certsweep findings --fail-on critical   # in CI: exit 3 on any critical finding`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			s, err := judgeSettingsFrom(c)
+			if err != nil {
+				return err
+			}
+			var want []report.Kind
+			for _, v := range c.StringSlice("kind") {
+				for _, k := range splitList(v) {
+					kind, err := report.ParseKind(k)
+					if err != nil {
+						return usageError(fmt.Errorf("--kind: %w", err), "")
+					}
+					want = append(want, kind)
+				}
+			}
+			minSev, err := report.ParseSeverity(c.String("min-severity"))
+			if err != nil {
+				return usageError(fmt.Errorf("--min-severity: %w", err), "")
+			}
+			db, err := openDB(c.Context, c.String("db"), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
+				return err
+			}
+			// --fail-on looks at the findings listed, after the filters.
+			listed := report.Severity(-1)
+			err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
+				enc, err := report.NewEncoder(w, s.format, report.FindingColumns)
+				if err != nil {
+					return err
+				}
+				_, err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
+					for _, f := range fs {
+						if f.Severity < minSev || (len(want) > 0 && !slices.Contains(want, f.Kind)) {
+							continue
+						}
+						listed = max(listed, f.Severity)
+						if err := enc.Encode(report.FindingRow(ep, f)...); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				return enc.Close()
+			})
+			if err != nil {
+				return err
+			}
+			return failOn(s, listed)
+		},
+	}
+}

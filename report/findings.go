@@ -1,0 +1,439 @@
+package report
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certsweep/certsweep/store"
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
+	"github.com/zmap/zlint/v3/lint"
+)
+
+// Severity ranks findings. The zero value is SeverityInfo.
+type Severity int
+
+// Severities, lowest first.
+const (
+	SeverityInfo Severity = iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = []string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses a severity name (info, low, medium, high, critical).
+func ParseSeverity(s string) (Severity, error) {
+	if i := slices.Index(severityNames, strings.ToLower(strings.TrimSpace(s))); i >= 0 {
+		return Severity(i), nil
+	}
+	return 0, fmt.Errorf("unknown severity %q: use %s", s, strings.Join(severityNames, ", "))
+}
+
+// Kind names a finding. Kinds and their severities are fixed and documented.
+type Kind string
+
+// The finding kinds.
+const (
+	KindExpired          Kind = "expired"
+	KindExpiring         Kind = "expiring"
+	KindNotYetValid      Kind = "not-yet-valid"
+	KindWeakKey          Kind = "weak-key"
+	KindWeakSignature    Kind = "weak-signature"
+	KindSelfSigned       Kind = "self-signed"
+	KindUntrusted        Kind = "untrusted"
+	KindIncompleteChain  Kind = "incomplete-chain"
+	KindHostnameMismatch Kind = "hostname-mismatch"
+	KindLongValidity     Kind = "long-validity"
+	KindLint             Kind = "lint"
+	KindUntracked        Kind = "untracked"
+	KindNew              Kind = "new"
+)
+
+// KindInfo documents a finding kind.
+type KindInfo struct {
+	Kind     Kind
+	Severity Severity
+	Why      string
+}
+
+// Kinds lists every finding kind with its severity and why it matters, in
+// the order reports list them.
+var Kinds = []KindInfo{
+	{KindExpired, SeverityCritical, "clients refuse the endpoint now; an outage in progress"},
+	{KindExpiring, SeverityHigh, "expires within the --expiring-within window (default 30 days): renew before it becomes an outage"},
+	{KindWeakKey, SeverityHigh, "RSA/DSA under 2048 bits or EC under 256 bits can be factored or is refused by modern clients"},
+	{KindWeakSignature, SeverityHigh, "MD5/SHA-1 (or worse) signatures can be forged; clients refuse them"},
+	{KindUntrusted, SeverityHigh, "the chain as presented does not verify to the system roots nor to --ca-bundle"},
+	{KindHostnameMismatch, SeverityHigh, "the name used to reach the endpoint is not in the certificate: clients refuse it"},
+	{KindNotYetValid, SeverityMedium, "not valid yet: a wrong clock or a certificate deployed early"},
+	{KindSelfSigned, SeverityMedium, "a self-signed leaf: nobody vouches for it, users learn to click through warnings"},
+	{KindIncompleteChain, SeverityMedium, "the endpoint omits an intermediate it should send: some clients fail"},
+	{KindLint, SeverityMedium, "zlint reports an error or fatal result (opt-in with --lint)"},
+	{KindUntracked, SeverityMedium, "no owner in the tracked inventory: a shadow certificate nobody will renew"},
+	{KindLongValidity, SeverityLow, "a publicly trusted leaf valid for more than 398 days: browsers reject it"},
+	{KindNew, SeverityInfo, "first seen in this sweep"},
+}
+
+// KindSeverity returns the fixed severity of a kind.
+func KindSeverity(k Kind) Severity {
+	for _, ki := range Kinds {
+		if ki.Kind == k {
+			return ki.Severity
+		}
+	}
+	return SeverityInfo
+}
+
+// ParseKind validates a kind name.
+func ParseKind(s string) (Kind, error) {
+	for _, ki := range Kinds {
+		if string(ki.Kind) == s {
+			return ki.Kind, nil
+		}
+	}
+	var names []string
+	for _, ki := range Kinds {
+		names = append(names, string(ki.Kind))
+	}
+	return "", fmt.Errorf("unknown finding kind %q: use one of %s", s, strings.Join(names, ", "))
+}
+
+// Finding is one problem with an endpoint's certificate or chain.
+type Finding struct {
+	Kind     Kind
+	Severity Severity
+	Detail   string // human detail; contains certificate text, escape it per medium
+}
+
+func finding(k Kind, format string, args ...any) Finding {
+	return Finding{Kind: k, Severity: KindSeverity(k), Detail: fmt.Sprintf(format, args...)}
+}
+
+// Policy holds the thresholds and trust anchors findings are judged by.
+// Now is explicit so that findings are reproducible: nothing here reads the
+// clock.
+type Policy struct {
+	Now               time.Time
+	ExpiringWithin    time.Duration
+	MinRSABits        int // RSA and DSA
+	MinECBits         int
+	MaxPublicValidity time.Duration
+	Roots             *x509.CertPool // public roots (the system's); nil = none
+	OrgRoots          *x509.CertPool // the organisation's own CAs (--ca-bundle); nil = none
+	OrgIntermediates  []*x509.Certificate
+	Lint              bool
+}
+
+// DefaultPolicy returns the documented defaults, with no trust anchors.
+func DefaultPolicy(now time.Time) Policy {
+	return Policy{
+		Now:               now,
+		ExpiringWithin:    30 * 24 * time.Hour,
+		MinRSABits:        2048,
+		MinECBits:         256,
+		MaxPublicValidity: 398 * 24 * time.Hour,
+	}
+}
+
+// CertFindings judges one certificate on its own: validity, key, signature.
+// chainPos is its place in the presented chain (0 = leaf).
+func CertFindings(c store.Certificate, chainPos int, p Policy) []Finding {
+	var out []Finding
+	who := ""
+	if chainPos > 0 {
+		who = fmt.Sprintf("chain certificate %d (%s): ", chainPos, c.Subject)
+	}
+	if c.ParseError != "" {
+		return nil // nothing trustworthy to judge; untrusted covers it
+	}
+	switch {
+	case !c.NotAfter.IsZero() && p.Now.After(c.NotAfter):
+		out = append(out, finding(KindExpired, "%sexpired %s (%d days ago)", who, c.NotAfter.Format(TimeLayout), int(p.Now.Sub(c.NotAfter).Hours()/24)))
+	case !c.NotBefore.IsZero() && p.Now.Before(c.NotBefore):
+		out = append(out, finding(KindNotYetValid, "%snot valid before %s", who, c.NotBefore.Format(TimeLayout)))
+	case !c.NotAfter.IsZero() && c.NotAfter.Sub(p.Now) <= p.ExpiringWithin:
+		out = append(out, finding(KindExpiring, "%sexpires %s (in %d days)", who, c.NotAfter.Format(TimeLayout), int(c.NotAfter.Sub(p.Now).Hours()/24)))
+	}
+	switch {
+	case (c.KeyType == "RSA" || c.KeyType == "DSA") && c.KeyBits < p.MinRSABits,
+		c.KeyType == "ECDSA" && c.KeyBits < p.MinECBits:
+		out = append(out, finding(KindWeakKey, "%s%s key of %d bits", who, c.KeyType, c.KeyBits))
+	}
+	if weakSignature(c.SignatureAlgorithm) && !(c.SelfSigned && c.IsCA) {
+		// A root's self-signature is never checked by clients; any other is.
+		out = append(out, finding(KindWeakSignature, "%ssigned with %s", who, c.SignatureAlgorithm))
+	}
+	if chainPos == 0 && c.SelfSigned {
+		out = append(out, finding(KindSelfSigned, "self-signed by %s", c.Subject))
+	}
+	return out
+}
+
+func weakSignature(alg string) bool {
+	a := strings.ToUpper(alg)
+	return strings.Contains(a, "MD5") || strings.Contains(a, "MD2") || strings.Contains(a, "SHA1") || strings.Contains(a, "SHA-1")
+}
+
+// MatchesHost reports whether name is covered by the certificate's DNS SANs,
+// with RFC 6125 wildcards (one whole left-most label).
+func MatchesHost(sans []string, name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, san := range sans {
+		san = strings.ToLower(strings.TrimSuffix(san, "."))
+		if san == name {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(san, "*."); ok {
+			if _, after, found := strings.Cut(name, "."); found && after == rest && !strings.Contains(rest, "*") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CertSource loads a stored certificate, with its DER, by hex fingerprint.
+type CertSource func(ctx context.Context, sha256 string) (store.Certificate, error)
+
+// Evaluator judges endpoints. It caches chain verdicts, lint results and
+// chain certificates in bounded caches, so that a sweep where thousands of
+// endpoints share a chain costs one verification. Not safe for concurrent
+// use.
+type Evaluator struct {
+	p      Policy
+	certs  CertSource
+	known  []*x509.Certificate // CA certificates seen anywhere, for incomplete-chain
+	chains genCache[string, chainVerdict]
+	lints  genCache[string, []string]
+	chain  genCache[string, store.Certificate]
+}
+
+// NewEvaluator returns an evaluator for policy p. known are CA certificates
+// (DER) to try as missing intermediates when a chain does not verify.
+func NewEvaluator(p Policy, certs CertSource, known [][]byte) *Evaluator {
+	e := &Evaluator{p: p, certs: certs,
+		chains: newGenCache[string, chainVerdict](4096),
+		lints:  newGenCache[string, []string](4096),
+		chain:  newGenCache[string, store.Certificate](4096)}
+	for _, der := range known {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			e.known = append(e.known, c)
+		}
+	}
+	e.known = append(e.known, p.OrgIntermediates...)
+	return e
+}
+
+// Evaluate returns the findings for one endpoint, most severe first.
+func (e *Evaluator) Evaluate(ctx context.Context, ep store.Endpoint) ([]Finding, error) {
+	out := CertFindings(ep.Leaf, 0, e.p)
+	for i, fp := range ep.Chain {
+		if i == 0 {
+			continue
+		}
+		c, err := e.chainCert(ctx, fp)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range CertFindings(c, i, e.p) {
+			if f.Kind != KindSelfSigned && f.Kind != KindNotYetValid {
+				out = append(out, f)
+			}
+		}
+	}
+	v, err := e.verify(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v.incomplete:
+		out = append(out, finding(KindIncompleteChain, "the chain verifies only with an intermediate the endpoint did not send (%s)", v.detail))
+	case !v.trusted:
+		out = append(out, finding(KindUntrusted, "%s", v.detail))
+	}
+	if v.public && ep.Leaf.NotAfter.Sub(ep.Leaf.NotBefore) > e.p.MaxPublicValidity {
+		out = append(out, finding(KindLongValidity, "publicly trusted and valid for %d days", int(ep.Leaf.NotAfter.Sub(ep.Leaf.NotBefore).Hours()/24)))
+	}
+	if ep.SNI != "" && !MatchesHost(ep.Leaf.SANs, ep.SNI) {
+		out = append(out, finding(KindHostnameMismatch, "reached as %s; certificate names: %s", ep.SNI, strings.Join(ep.Leaf.SANs, ", ")))
+	}
+	if e.p.Lint {
+		names, err := e.lint(ctx, ep.Leaf.Fingerprint())
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			out = append(out, finding(KindLint, "%s", n))
+		}
+	}
+	if ep.Owner == "" {
+		out = append(out, finding(KindUntracked, "no owner in the tracked inventory"))
+	}
+	if ep.Leaf.FirstSweepID == ep.SweepID {
+		out = append(out, finding(KindNew, "first seen in sweep %d", ep.SweepID))
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int { return int(b.Severity) - int(a.Severity) })
+	return out, nil
+}
+
+// Highest is the most severe of the findings, or -1 if there are none.
+func Highest(fs []Finding) Severity {
+	h := Severity(-1)
+	for _, f := range fs {
+		h = max(h, f.Severity)
+	}
+	return h
+}
+
+func (e *Evaluator) chainCert(ctx context.Context, fp string) (store.Certificate, error) {
+	if c, ok := e.chain.get(fp); ok {
+		return c, nil
+	}
+	c, err := e.certs(ctx, fp)
+	if err != nil {
+		return c, fmt.Errorf("load chain certificate %s: %w", fp, err)
+	}
+	e.chain.put(fp, c)
+	return c, nil
+}
+
+type chainVerdict struct {
+	trusted, public, incomplete bool
+	detail                      string
+}
+
+// verify checks the chain as presented against the public and organisation
+// roots, at a time inside the leaf's validity: expiry is its own finding.
+func (e *Evaluator) verify(ctx context.Context, ep store.Endpoint) (chainVerdict, error) {
+	chain := ep.Chain
+	if len(chain) == 0 {
+		chain = []string{ep.Leaf.Fingerprint()}
+	}
+	key := strings.Join(chain, ",")
+	if v, ok := e.chains.get(key); ok {
+		return v, nil
+	}
+	var certs []*x509.Certificate
+	for _, fp := range chain {
+		c, err := e.chainCert(ctx, fp)
+		if err != nil {
+			return chainVerdict{}, err
+		}
+		xc, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			v := chainVerdict{detail: fmt.Sprintf("chain certificate %d cannot be verified: %v", len(certs), err)}
+			e.chains.put(key, v)
+			return v, nil
+		}
+		certs = append(certs, xc)
+	}
+	v := e.verifyParsed(certs)
+	e.chains.put(key, v)
+	return v, nil
+}
+
+func (e *Evaluator) verifyParsed(certs []*x509.Certificate) chainVerdict {
+	leaf := certs[0]
+	at := e.p.Now
+	if at.Before(leaf.NotBefore) {
+		at = leaf.NotBefore
+	}
+	if at.After(leaf.NotAfter) {
+		at = leaf.NotAfter
+	}
+	check := func(roots *x509.CertPool, extra []*x509.Certificate) error {
+		if roots == nil {
+			return fmt.Errorf("no roots")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		for _, c := range extra {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		return err
+	}
+	errPublic := check(e.p.Roots, nil)
+	if errPublic == nil {
+		return chainVerdict{trusted: true, public: true}
+	}
+	if check(e.p.OrgRoots, nil) == nil {
+		return chainVerdict{trusted: true}
+	}
+	if len(e.known) > 0 {
+		if check(e.p.Roots, e.known) == nil || check(e.p.OrgRoots, e.known) == nil {
+			return chainVerdict{trusted: true, incomplete: true, detail: "issuer " + leaf.Issuer.String()}
+		}
+	}
+	return chainVerdict{detail: "does not verify: " + errPublic.Error()}
+}
+
+// lint runs zlint on the leaf and returns the names of error and fatal lints.
+func (e *Evaluator) lint(ctx context.Context, fp string) ([]string, error) {
+	if names, ok := e.lints.get(fp); ok {
+		return names, nil
+	}
+	c, err := e.chainCert(ctx, fp)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	zc, err := zx509.ParseCertificate(c.DER)
+	if err == nil {
+		for name, r := range zlint.LintCertificate(zc).Results {
+			if r.Status == lint.Error || r.Status == lint.Fatal {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	e.lints.put(fp, names)
+	return names, nil
+}
+
+// genCache is a bounded cache: two generations of at most n entries each;
+// when the young one fills, the old one is dropped. Hot entries survive by
+// being copied forward on hit.
+type genCache[K comparable, V any] struct {
+	n          int
+	young, old map[K]V
+}
+
+func newGenCache[K comparable, V any](n int) genCache[K, V] {
+	return genCache[K, V]{n: n, young: make(map[K]V), old: make(map[K]V)}
+}
+
+func (c *genCache[K, V]) get(k K) (V, bool) {
+	if v, ok := c.young[k]; ok {
+		return v, true
+	}
+	v, ok := c.old[k]
+	if ok {
+		c.put(k, v)
+	}
+	return v, ok
+}
+
+func (c *genCache[K, V]) put(k K, v V) {
+	if len(c.young) >= c.n {
+		c.old, c.young = c.young, make(map[K]V, c.n)
+	}
+	c.young[k] = v
+}

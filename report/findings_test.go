@@ -1,0 +1,227 @@
+package report_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/scanner"
+	"github.com/certsweep/certsweep/scanner/scannertest"
+	"github.com/certsweep/certsweep/store"
+)
+
+// certSet stands in for the database: certificates by fingerprint.
+type certSet map[string]store.Certificate
+
+func (s certSet) add(der []byte) store.Certificate {
+	c := store.Certificate{Cert: scanner.ParseCert(der), FirstSweepID: 1}
+	s[c.Fingerprint()] = c
+	return c
+}
+
+func (s certSet) source(_ context.Context, fp string) (store.Certificate, error) {
+	c, ok := s[fp]
+	if !ok {
+		return c, fmt.Errorf("certificate %s: %w", fp, store.ErrNotFound)
+	}
+	return c, nil
+}
+
+func kinds(fs []report.Finding) []report.Kind {
+	var out []report.Kind
+	for _, f := range fs {
+		out = append(out, f.Kind)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+type lab struct {
+	ca     *scannertest.CA
+	certs  certSet
+	policy report.Policy
+}
+
+func newTestLab(t *testing.T) *lab {
+	t.Helper()
+	ca, err := scannertest.NewCA("findings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Root.Cert)
+	p := report.DefaultPolicy(time.Now())
+	p.OrgRoots = roots
+	return &lab{ca: ca, certs: certSet{}, policy: p}
+}
+
+// endpoint stores the chain and returns an endpoint presenting it, tracked
+// (owner "ops") and not new, so that only the defect under test shows.
+func (l *lab) endpoint(chain [][]byte, sni string) store.Endpoint {
+	ep := store.Endpoint{SweepID: 2, IP: "127.0.0.9", Port: 443, SNI: sni, Owner: "ops"}
+	for i, der := range chain {
+		c := l.certs.add(der)
+		if i == 0 {
+			ep.Leaf = c
+		}
+		ep.Chain = append(ep.Chain, c.Fingerprint())
+	}
+	return ep
+}
+
+func TestFindings(t *testing.T) {
+	l := newTestLab(t)
+	now := l.policy.Now
+	leaf := func(o scannertest.CertOptions) [][]byte {
+		if o.CommonName == "" {
+			o.CommonName, o.DNSNames = "app.test", []string{"app.test"}
+		}
+		c, err := l.ca.Leaf(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Certificate
+	}
+	selfSigned := func(o scannertest.CertOptions) [][]byte {
+		o.CommonName, o.DNSNames = "self.test", []string{"self.test"}
+		c, err := scannertest.SelfSigned(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Certificate
+	}
+	tests := []struct {
+		name  string
+		chain [][]byte
+		sni   string
+		want  []report.Kind
+	}{
+		{"clean", leaf(scannertest.CertOptions{}), "app.test", nil},
+		{"expired", leaf(scannertest.CertOptions{NotBefore: now.Add(-100 * 24 * time.Hour), NotAfter: now.Add(-time.Hour)}), "", []report.Kind{report.KindExpired}},
+		{"expiring", leaf(scannertest.CertOptions{NotAfter: now.Add(10 * 24 * time.Hour)}), "", []report.Kind{report.KindExpiring}},
+		{"not-yet-valid", leaf(scannertest.CertOptions{NotBefore: now.Add(48 * time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}), "", []report.Kind{report.KindNotYetValid}},
+		{"rsa-1024", leaf(scannertest.CertOptions{RSABits: 1024}), "", []report.Kind{report.KindWeakKey}},
+		{"self-signed-sha1", selfSigned(scannertest.CertOptions{RSABits: 2048, SHA1: true}), "",
+			[]report.Kind{report.KindSelfSigned, report.KindUntrusted, report.KindWeakSignature}},
+		{"hostname-mismatch", leaf(scannertest.CertOptions{}), "other.test", []report.Kind{report.KindHostnameMismatch}},
+		{"wildcard-match", leaf(scannertest.CertOptions{CommonName: "*.apps.test", DNSNames: []string{"*.apps.test"}}), "x.apps.test", nil},
+		{"wildcard-one-label-only", leaf(scannertest.CertOptions{CommonName: "*.apps.test", DNSNames: []string{"*.apps.test"}}), "a.b.apps.test", []report.Kind{report.KindHostnameMismatch}},
+		{"incomplete-chain", leaf(scannertest.CertOptions{})[:1], "", []report.Kind{report.KindIncompleteChain}},
+	}
+	// The intermediate is known (another endpoint sent it), so a leaf sent
+	// without it is an incomplete chain rather than untrusted.
+	ev := report.NewEvaluator(l.policy, l.certs.source, [][]byte{l.ca.Intermediate.DER})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := ev.Evaluate(context.Background(), l.endpoint(tc.chain, tc.sni))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kinds(fs); !slices.Equal(got, tc.want) {
+				t.Errorf("Evaluate(%s) kinds = %v, want %v (%+v)", tc.name, got, tc.want, fs)
+			}
+		})
+	}
+
+	t.Run("untrusted-without-bundle", func(t *testing.T) {
+		p := l.policy
+		p.OrgRoots = nil
+		ev := report.NewEvaluator(p, l.certs.source, nil)
+		fs, err := ev.Evaluate(context.Background(), l.endpoint(leaf(scannertest.CertOptions{}), ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(fs); !slices.Equal(got, []report.Kind{report.KindUntrusted}) {
+			t.Errorf("kinds = %v, want [untrusted]", got)
+		}
+	})
+	t.Run("untracked-and-new", func(t *testing.T) {
+		ep := l.endpoint(leaf(scannertest.CertOptions{}), "")
+		ep.Owner, ep.Leaf.FirstSweepID = "", ep.SweepID
+		fs, err := ev.Evaluate(context.Background(), ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(fs); !slices.Equal(got, []report.Kind{report.KindNew, report.KindUntracked}) {
+			t.Errorf("kinds = %v, want [new untracked]", got)
+		}
+		if fs[0].Kind != report.KindUntracked || report.Highest(fs) != report.SeverityMedium {
+			t.Errorf("findings not sorted most severe first: %+v", fs)
+		}
+	})
+	t.Run("long-validity-needs-public-trust", func(t *testing.T) {
+		// The lab CA plays a public root here.
+		p := l.policy
+		p.Roots, p.OrgRoots = p.OrgRoots, nil
+		ev := report.NewEvaluator(p, l.certs.source, nil)
+		long := leaf(scannertest.CertOptions{NotAfter: now.Add(500 * 24 * time.Hour)})
+		fs, err := ev.Evaluate(context.Background(), l.endpoint(long, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(fs); !slices.Equal(got, []report.Kind{report.KindLongValidity}) {
+			t.Errorf("kinds = %v, want [long-validity]", got)
+		}
+		// The same leaf under a private root is not judged by the public rule.
+		ev = report.NewEvaluator(l.policy, l.certs.source, nil)
+		if fs, _ := ev.Evaluate(context.Background(), l.endpoint(long, "")); len(fs) != 0 {
+			t.Errorf("private long-lived leaf: findings %v, want none", kinds(fs))
+		}
+	})
+	t.Run("expired-intermediate", func(t *testing.T) {
+		ep := l.endpoint(leaf(scannertest.CertOptions{}), "")
+		inter := l.certs[ep.Chain[1]]
+		inter.NotAfter = now.Add(-time.Hour) // as if the intermediate had lapsed
+		l.certs[inter.Fingerprint()] = inter
+		defer l.certs.add(l.ca.Intermediate.DER)
+		ev := report.NewEvaluator(l.policy, l.certs.source, nil)
+		fs, err := ev.Evaluate(context.Background(), ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(fs); !slices.Contains(got, report.KindExpired) {
+			t.Errorf("kinds = %v, want expired (of the intermediate)", got)
+		}
+	})
+	t.Run("lint", func(t *testing.T) {
+		p := l.policy
+		p.Lint = true
+		ev := report.NewEvaluator(p, l.certs.source, nil)
+		// RSA-1024 trips zlint's error-level minimum-key-size lint.
+		fs, err := ev.Evaluate(context.Background(), l.endpoint(leaf(scannertest.CertOptions{RSABits: 1024}), ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lints []string
+		for _, f := range fs {
+			if f.Kind == report.KindLint {
+				lints = append(lints, f.Detail)
+			}
+		}
+		if len(lints) == 0 {
+			t.Errorf("--lint on an RSA-1024 leaf gave no lint findings: %+v", fs)
+		}
+	})
+}
+
+func TestParseSeverityAndKind(t *testing.T) {
+	for i, name := range []string{"info", "low", "medium", "high", "critical"} {
+		s, err := report.ParseSeverity(name)
+		if err != nil || int(s) != i || s.String() != name {
+			t.Errorf("ParseSeverity(%q) = %v, %v", name, s, err)
+		}
+	}
+	if _, err := report.ParseSeverity("severe"); err == nil {
+		t.Errorf("ParseSeverity(severe) succeeded")
+	}
+	if _, err := report.ParseKind("expired"); err != nil {
+		t.Errorf("ParseKind(expired) = %v", err)
+	}
+	if _, err := report.ParseKind("bad"); err == nil {
+		t.Errorf("ParseKind(bad) succeeded")
+	}
+}
