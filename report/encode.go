@@ -87,8 +87,7 @@ func (e *csvEncoder) Encode(values ...any) error {
 		s := Text(v)
 		switch v.(type) {
 		case string, []string:
-			// Spreadsheets expect valid UTF-8; invalid bytes become U+FFFD.
-			s = CSVSafe(strings.ToValidUTF8(s, "\uFFFD"))
+			s = CSVSafe(cellText(s))
 		}
 		rec[i] = s
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certsweep/certsweep/report"
 )
@@ -71,7 +72,14 @@ func TestCSVEncoder(t *testing.T) {
 		if strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
 			t.Errorf("cell %q starts with a formula trigger", cell)
 		}
-		if strings.TrimPrefix(cell, "'") != strings.ToValidUTF8(hostile[i], "\uFFFD") {
+		if !utf8.ValidString(cell) || strings.ContainsFunc(cell, func(r rune) bool {
+			return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r == 0x202e
+		}) {
+			t.Errorf("cell %q carries raw control characters", cell)
+		}
+		// Text without control characters survives intact, bar the guard.
+		if !strings.ContainsFunc(hostile[i], func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r > 0x7e }) &&
+			strings.TrimPrefix(cell, "'") != hostile[i] {
 			t.Errorf("cell %q does not round-trip %q", cell, hostile[i])
 		}
 		if row[1] != "-3" {

@@ -61,4 +61,3 @@ func DaysLeft(now, t time.Time) int {
 	}
 	return days
 }
-

@@ -11,7 +11,14 @@ import (
 // bidirectional overrides, which can make text display as something else,
 // are shown as Go-style escapes (\x1b, \u202e) instead of being interpreted.
 // A backslash is doubled so that escaped output is unambiguous.
-func Terminal(s string) string {
+func Terminal(s string) string { return escape(s, "") }
+
+// cellText is Terminal for a CSV cell: newlines and tabs stay (RFC 4180
+// quotes them), every other control character is escaped, so that a CSV
+// printed to a terminal is as inert as a table.
+func cellText(s string) string { return escape(s, "\n\t") }
+
+func escape(s, keep string) string {
 	if isPlain(s) {
 		return s
 	}
@@ -23,6 +30,8 @@ func Terminal(s string) string {
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case r == '\\':
 			b.WriteString(`\\`)
+		case (r == '\n' || r == '\t') && strings.ContainsRune(keep, r):
+			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
 			fmt.Fprintf(&b, `\x%02x`, r)
 		case isBidiControl(r):
