@@ -50,13 +50,15 @@ type CA struct {
 
 // NewCA creates a root and an intermediate named after name.
 func NewCA(name string) (*CA, error) {
+	// Backdated, as real CAs are older than the leaves they sign (and expired
+	// lab leaves must still chain to a CA that was valid at the time).
 	root, err := issue(CertOptions{CommonName: name + " Root CA", IsCA: true, Organization: name,
-		NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour)}, nil)
+		NotBefore: time.Now().Add(-5 * 365 * 24 * time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour)}, nil)
 	if err != nil {
 		return nil, err
 	}
 	inter, err := issue(CertOptions{CommonName: name + " Intermediate CA", IsCA: true, Organization: name,
-		NotAfter: time.Now().Add(5 * 365 * 24 * time.Hour)}, root)
+		NotBefore: time.Now().Add(-4 * 365 * 24 * time.Hour), NotAfter: time.Now().Add(5 * 365 * 24 * time.Hour)}, root)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type Lab struct {
 var DemoKinds = []string{
 	"valid", "expired", "expiring-7d", "self-signed", "rsa-1024", "sha1-signature",
 	"tls10-only", "tls13-only", "wrong-host", "full-chain", "sni-only", "stall",
+	"incomplete-chain",
 }
 
 // SNIOnlyName is the server name the lab's "sni-only" endpoint answers to.
@@ -145,6 +146,9 @@ func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
 	case "wrong-host":
 		opts.CommonName, opts.DNSNames, opts.IPs = "other.example", []string{"other.example"}, nil
 		cert, err = l.CA.Leaf(opts)
+	case "incomplete-chain":
+		cert, err = l.CA.Leaf(opts)
+		cert.Certificate = cert.Certificate[:1] // the leaf without its intermediate
 	case "full-chain":
 		cert, err = l.CA.Leaf(opts)
 		cert.Certificate = append(cert.Certificate, l.CA.Root.DER)
