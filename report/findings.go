@@ -374,7 +374,8 @@ func (e *Evaluator) verifyParsed(certs []*x509.Certificate) chainVerdict {
 	if errPublic == nil {
 		return chainVerdict{trusted: true, public: true}
 	}
-	if check(e.p.OrgRoots, nil) == nil {
+	errOrg := check(e.p.OrgRoots, nil)
+	if errOrg == nil {
 		return chainVerdict{trusted: true}
 	}
 	if len(e.known) > 0 {
@@ -382,7 +383,14 @@ func (e *Evaluator) verifyParsed(certs []*x509.Certificate) chainVerdict {
 			return chainVerdict{trusted: true, incomplete: true, detail: "issuer " + leaf.Issuer.String()}
 		}
 	}
-	return chainVerdict{detail: "does not verify: " + errPublic.Error()}
+	why := errPublic
+	if e.p.Roots == nil {
+		why = errOrg
+	}
+	if e.p.Roots == nil && e.p.OrgRoots == nil {
+		return chainVerdict{detail: "no trust anchors: neither system roots nor --ca-bundle"}
+	}
+	return chainVerdict{detail: "does not verify: " + why.Error()}
 }
 
 // lint runs zlint on the leaf and returns the names of error and fatal lints.

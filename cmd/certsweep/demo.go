@@ -1,10 +1,12 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"github.com/certsweep/certsweep/report"
 	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/scanner/scannertest"
 	"github.com/certsweep/certsweep/store"
@@ -80,7 +82,10 @@ Examples:
 			if err := listCerts(c, "table", db, store.CertFilter{SweepID: id}); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "\nNext: certsweep sweeps --db %[1]s; certsweep certs --db %[1]s --format csv; certsweep show --db %[1]s PREFIX\n", s.dbPath)
+			if err := demoFindings(c, db, id, lab); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "\nNext: certsweep findings --db %[1]s; certsweep report --db %[1]s --format csv; certsweep show --db %[1]s PREFIX\n", s.dbPath)
 			if d := c.Duration("serve"); d > 0 {
 				fmt.Fprintf(stderr, "certsweep: lab stays up for %s: certsweep sweep --ports %d %s\n", d, lab.Port, lab.Prefix)
 				select {
@@ -91,4 +96,31 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// demoFindings prints the high and critical findings of the demo sweep, with
+// the lab's root standing in for the organisation's own CA (--ca-bundle).
+func demoFindings(c *cli.Context, db *store.DB, sweepID int64, lab *scannertest.Lab) error {
+	p := report.DefaultPolicy(time.Now().UTC())
+	p.OrgRoots = x509.NewCertPool()
+	p.OrgRoots.AddCert(lab.CA.Root.Cert)
+	fmt.Fprintf(c.App.Writer, "\nHigh and critical findings (the lab root trusted as the organisation's CA):\n")
+	enc, err := report.NewEncoder(c.App.Writer, "table", []string{"severity", "kind", "endpoint", "subject", "detail"})
+	if err != nil {
+		return err
+	}
+	_, err = judge(c.Context, db, judgeSettings{sweepID: sweepID, policy: p}, func(ep store.Endpoint, fs []report.Finding) error {
+		for _, f := range fs {
+			if f.Severity >= report.SeverityHigh {
+				if err := enc.Encode(f.Severity.String(), string(f.Kind), fmt.Sprintf("%s:%d", ep.IP, ep.Port), ep.Leaf.Subject, f.Detail); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return enc.Close()
 }
