@@ -313,3 +313,29 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepIPv6Loopback(t *testing.T) {
+	ca, err := scannertest.NewCA("v6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Leaf(scannertest.CertOptions{CommonName: "v6.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scannertest.NewTLSServer("[::1]:0", scannertest.TLSConfig(cert, 0, 0))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(s.Close)
+	db := filepath.Join(t.TempDir(), "certs.db")
+	stdout, stderr, code := run(t, context.Background(), "sweep", "--db", db, "--quiet",
+		"--ports", fmt.Sprint(s.Addr.Port()), "::1/128")
+	if code != 0 || !strings.Contains(stdout, "ok 1,") {
+		t.Fatalf("sweep ::1 exit %d:\n%s%s", code, stdout, stderr)
+	}
+	out, _, _ := run(t, context.Background(), "certs", "--db", db, "--format", "json")
+	if lines := jsonLines(t, out); len(lines) != 2 || lines[0]["subject"] != "CN=v6.test" {
+		t.Errorf("certs after an IPv6 sweep = %v", lines)
+	}
+}

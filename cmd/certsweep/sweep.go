@@ -94,7 +94,7 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		name:           c.String("name"),
 		quiet:          c.Bool("quiet"),
 		cfg:            scanner.DefaultConfig(),
-		progressPeriod: 10 * time.Second,
+		progressPeriod: 5 * time.Second,
 	}
 	allowLarge := c.Bool("allow-large-ipv6")
 
@@ -311,6 +311,7 @@ func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration) {
 	for _, st := range scanner.Statuses {
 		parts = append(parts, fmt.Sprintf("%s %d", st, s.Stats[string(st)]))
 	}
+	fmt.Fprintf(w, "  targets: %s; ports: %s\n", strings.Join(s.Targets, " "), s.Ports)
 	fmt.Fprintf(w, "  outcomes: %s\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "  new certificates: %d\n", s.NewCerts)
 }

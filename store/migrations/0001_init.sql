@@ -64,7 +64,6 @@ CREATE TABLE observations (
     leaf_sha256  TEXT    REFERENCES certificates (sha256)
 );
 CREATE INDEX observations_sweep_endpoint ON observations (sweep_id, ip, port, sni);
-CREATE INDEX observations_leaf ON observations (leaf_sha256);
 
 -- The chain as presented, leaf at position 0.
 CREATE TABLE observation_chain (
