@@ -28,8 +28,9 @@ type CertOptions struct {
 	IPs          []net.IP
 	NotBefore    time.Time
 	NotAfter     time.Time
-	RSABits      int  // use an RSA key of this size instead of ECDSA P-256
-	SHA1         bool // sign with SHA-1 (RSA keys only)
+	RSABits      int           // use an RSA key of this size instead of ECDSA P-256
+	Key          crypto.Signer // reuse this key instead of generating one (RSA keys are slow to make)
+	SHA1         bool          // sign with SHA-1 (RSA keys only)
 	IsCA         bool
 	Organization string
 }
@@ -95,11 +96,13 @@ func SelfSigned(o CertOptions) (tls.Certificate, error) {
 
 // issue creates a certificate signed by parent, or self-signed when parent is nil.
 func issue(o CertOptions, parent *Issued) (*Issued, error) {
-	var key crypto.Signer
+	key := o.Key
 	var err error
-	if o.RSABits > 0 {
+	switch {
+	case key != nil:
+	case o.RSABits > 0:
 		key, err = rsa.GenerateKey(rand.Reader, o.RSABits)
-	} else {
+	default:
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
 	if err != nil {

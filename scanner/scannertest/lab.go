@@ -1,6 +1,9 @@
 package scannertest
 
 import (
+	"crypto"
+	cryptorand "crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -27,6 +30,9 @@ type Lab struct {
 	Port      uint16
 	CA        *CA
 	Endpoints []*Endpoint
+
+	kind   func(i int) string
+	rsaKey crypto.Signer // shared by "valid-rsa" endpoints
 }
 
 // DemoKinds are the defects the first endpoints of every lab show, in order;
@@ -44,6 +50,22 @@ const SNIOnlyName = "app.lab.test"
 // 127.x.y.0/24 subnet. The first endpoints cycle through DemoKinds.
 // Close it to stop every listener.
 func NewLab(n int) (*Lab, error) {
+	return NewLabOf(n, func(i int) string {
+		if i < len(DemoKinds) {
+			return DemoKinds[i]
+		}
+		return "valid"
+	})
+}
+
+// BenchKinds alternates valid ECDSA P-256 and RSA-2048 endpoints, for
+// throughput measurements.
+func BenchKinds(i int) string { return [...]string{"valid", "valid-rsa"}[i%2] }
+
+// NewLabOf starts n endpoints whose kinds kind(i) chooses: any of DemoKinds,
+// "valid" (ECDSA P-256) or "valid-rsa" (RSA-2048; the key is shared, the
+// certificates are distinct).
+func NewLabOf(n int, kind func(i int) string) (*Lab, error) {
 	if n < 1 || n > 65000 {
 		return nil, fmt.Errorf("lab size %d: want 1-65000 endpoints", n)
 	}
@@ -52,8 +74,17 @@ func NewLab(n int) (*Lab, error) {
 		return nil, err
 	}
 	var lastErr error
+	var rsaKey crypto.Signer
+	for i := range n {
+		if kind(i) == "valid-rsa" {
+			if rsaKey, err = rsa.GenerateKey(cryptorand.Reader, 2048); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	for range 20 {
-		l := &Lab{CA: ca}
+		l := &Lab{CA: ca, kind: kind, rsaKey: rsaKey}
 		err := l.start(n)
 		if err == nil {
 			return l, nil
@@ -92,10 +123,7 @@ func (l *Lab) start(n int) error {
 }
 
 func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
-	kind := "valid"
-	if i < len(DemoKinds) {
-		kind = DemoKinds[i]
-	}
+	kind := l.kind(i)
 	listen := netip.AddrPortFrom(addr, l.Port).String()
 	name := fmt.Sprintf("host-%d.lab.test", i)
 	opts := CertOptions{CommonName: name, DNSNames: []string{name}, IPs: []net.IP{addr.AsSlice()}}
@@ -149,6 +177,9 @@ func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
 	case "incomplete-chain":
 		cert, err = l.CA.Leaf(opts)
 		cert.Certificate = cert.Certificate[:1] // the leaf without its intermediate
+	case "valid-rsa":
+		opts.Key = l.rsaKey
+		cert, err = l.CA.Leaf(opts)
 	case "full-chain":
 		cert, err = l.CA.Leaf(opts)
 		cert.Certificate = append(cert.Certificate, l.CA.Root.DER)

@@ -1,0 +1,41 @@
+// Command certsweep-bench measures certsweep on this machine and prints one
+// table: handshake throughput against a lab in a separate process (with a
+// plain crypto/tls baseline over the same lab), dead-space probing, store
+// ingest and report generation. Every scenario runs certsweep as a child
+// process so that its CPU time and peak RSS are its own. All traffic stays
+// on loopback.
+//
+//	certsweep-bench run -certsweep bin/certsweep     # the whole suite (make bench)
+//	certsweep-bench lab -n 2000                      # a lab, until stdin closes
+//	certsweep-bench baseline -range A-B -port P      # the crypto/tls baseline
+//	certsweep-bench synth -db F -n N                 # a synthetic database
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: certsweep-bench run|lab|baseline|synth [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = runSuite(os.Args[2:])
+	case "lab":
+		err = serveLab(os.Args[2:])
+	case "baseline":
+		err = baseline(os.Args[2:])
+	case "synth":
+		err = synth(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certsweep-bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// measurement is one child process run.
+type measurement struct {
+	wall   time.Duration
+	cpu    time.Duration // user + system
+	rssKB  int64
+	stdout string
+}
+
+// measure runs a command to completion and reports its wall time, CPU time
+// and peak RSS (from the kernel's rusage of the child).
+func measure(name string, args ...string) (measurement, error) {
+	cmd := exec.Command(name, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{wall: time.Since(start), stdout: out.String()}
+	if st := cmd.ProcessState; st != nil {
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			m.rssKB = ru.Maxrss
+		}
+	}
+	if err != nil {
+		return m, fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return m, nil
+}
+
+var okRe = regexp.MustCompile(`\bok (\d+)`)
+
+func okCount(stdout string) int64 {
+	m := okRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+type row struct{ scenario, metric, value, target string }
+
+func runSuite(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	bin := fs.String("certsweep", "bin/certsweep", "certsweep binary to measure")
+	runs := fs.Int("runs", 3, "runs per scenario (the median is reported)")
+	labN := fs.Int("lab", 2000, "lab endpoints")
+	conc := fs.Int("concurrency", 64, "handshakes in flight, certsweep and baseline alike")
+	reportN := fs.Int("report-observations", 1_000_000, "observations in the report database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "certsweep-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var rows []row
+	add := func(scenario, metric, value, target string) {
+		rows = append(rows, row{scenario, metric, value, target})
+		fmt.Fprintf(os.Stderr, "  %s: %s = %s %s\n", scenario, metric, value, target)
+	}
+	fmt.Fprintf(os.Stderr, "certsweep-bench: %d runs per scenario\n", *runs)
+
+	// 1. Handshakes: a lab in its own process, swept by certsweep and by the baseline.
+	lab := exec.Command(self, "lab", "-n", strconv.Itoa(*labN))
+	labIn, err := lab.StdinPipe()
+	if err != nil {
+		return err
+	}
+	labOut, err := lab.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	lab.Stderr = os.Stderr
+	if err := lab.Start(); err != nil {
+		return err
+	}
+	defer func() { labIn.Close(); lab.Wait() }()
+	line, err := bufio.NewReader(labOut).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("lab did not start: %w", err)
+	}
+	var rng string
+	var port int
+	if _, err := fmt.Sscanf(line, "%s %d", &rng, &port); err != nil {
+		return fmt.Errorf("lab said %q: %w", line, err)
+	}
+	fmt.Fprintf(os.Stderr, "lab: %d endpoints at %s port %d\n", *labN, rng, port)
+	var csRate, csCPU, csRSS, blRate, blCPU, blRSS []float64
+	for i := range *runs {
+		m, err := measure(*bin, "sweep", "--db", filepath.Join(tmp, fmt.Sprintf("hs-%d.db", i)), "--quiet",
+			"--rate", "0", "--concurrency", strconv.Itoa(*conc), "--ports", strconv.Itoa(port), rng)
+		if err != nil {
+			return err
+		}
+		ok := okCount(m.stdout)
+		if ok == 0 {
+			return fmt.Errorf("certsweep completed no handshakes:\n%s", m.stdout)
+		}
+		csRate = append(csRate, float64(ok)/m.wall.Seconds())
+		csCPU = append(csCPU, float64(m.cpu.Microseconds())/float64(ok))
+		csRSS = append(csRSS, float64(m.rssKB)/1024)
+		b, err := measure(self, "baseline", "-range", rng, "-port", strconv.Itoa(port), "-concurrency", strconv.Itoa(*conc))
+		if err != nil {
+			return err
+		}
+		bok := okCount(b.stdout)
+		if bok == 0 {
+			return fmt.Errorf("baseline completed no handshakes:\n%s", b.stdout)
+		}
+		blRate = append(blRate, float64(bok)/b.wall.Seconds())
+		blCPU = append(blCPU, float64(b.cpu.Microseconds())/float64(bok))
+		blRSS = append(blRSS, float64(b.rssKB)/1024)
+	}
+	labIn.Close()
+	lab.Wait()
+	rate, cpu, bRate, bCPU := median(csRate), median(csCPU), median(blRate), median(blCPU)
+	add("handshakes", "certsweep handshakes/s", fmt.Sprintf("%.0f", rate), "")
+	add("handshakes", "baseline handshakes/s", fmt.Sprintf("%.0f", bRate), "")
+	add("handshakes", "throughput certsweep/baseline", fmt.Sprintf("%.2f", rate/bRate), verdict(rate/bRate >= 0.9, ">= 0.90"))
+	add("handshakes", "certsweep CPU µs/handshake", fmt.Sprintf("%.0f", cpu), "")
+	add("handshakes", "baseline CPU µs/handshake", fmt.Sprintf("%.0f", bCPU), "")
+	add("handshakes", "CPU certsweep/baseline", fmt.Sprintf("%.2f", cpu/bCPU), verdict(cpu/bCPU <= 1.2, "<= 1.20"))
+	add("handshakes", "certsweep peak RSS MB", fmt.Sprintf("%.0f", median(csRSS)), verdict(median(csRSS) < 150, "< 150"))
+	add("handshakes", "baseline peak RSS MB", fmt.Sprintf("%.0f", median(blRSS)), "")
+
+	// 2. Dead space: closed loopback ports, a /20 and a /12.
+	for _, space := range []string{"127.80.0.0/20", "127.64.0.0/12"} {
+		var rates, rss []float64
+		var probes int64
+		for i := range *runs {
+			db := filepath.Join(tmp, fmt.Sprintf("dead-%d.db", i))
+			m, err := measure(*bin, "sweep", "--db", db, "--quiet", "--rate", "0", "--concurrency", "256", "--ports", "1", space)
+			if err != nil {
+				return err
+			}
+			probes = refusedCount(m.stdout)
+			rates = append(rates, float64(probes)/m.wall.Seconds())
+			rss = append(rss, float64(m.rssKB)/1024)
+			os.Remove(db)
+		}
+		add("dead space "+space, fmt.Sprintf("probes/s (%d probes)", probes), fmt.Sprintf("%.0f", median(rates)), verdict(median(rates) >= 20000, ">= 20000"))
+		add("dead space "+space, "peak RSS MB", fmt.Sprintf("%.0f", median(rss)), verdict(median(rss) < 150, "< 150"))
+	}
+
+	// 3. Store ingest through the store's own API, and bytes on disk.
+	const ingestN, ingestCerts = 200_000, 10_000
+	var ingest, ingestRSS []float64
+	var dbBytes int64
+	for i := range *runs {
+		db := filepath.Join(tmp, fmt.Sprintf("ingest-%d.db", i))
+		m, err := measure(self, "synth", "-db", db, "-n", strconv.Itoa(ingestN), "-certs", strconv.Itoa(ingestCerts))
+		if err != nil {
+			return err
+		}
+		var n int
+		var secs, r float64
+		if _, err := fmt.Sscanf(m.stdout, "observations %d seconds %f rate %f", &n, &secs, &r); err != nil {
+			return fmt.Errorf("synth said %q: %w", m.stdout, err)
+		}
+		ingest = append(ingest, r)
+		ingestRSS = append(ingestRSS, float64(m.rssKB)/1024)
+		if fi, err := os.Stat(db); err == nil {
+			dbBytes = fi.Size()
+		}
+		os.Remove(db)
+	}
+	certsOnly := filepath.Join(tmp, "certs-only.db")
+	if _, err := measure(self, "synth", "-db", certsOnly, "-n", strconv.Itoa(ingestCerts), "-certs", strconv.Itoa(ingestCerts)); err != nil {
+		return err
+	}
+	fi, err := os.Stat(certsOnly)
+	if err != nil {
+		return err
+	}
+	perObs := float64(dbBytes-fi.Size()) / float64(ingestN-ingestCerts)
+	perCert := (float64(fi.Size()) - perObs*ingestCerts) / (ingestCerts + 1)
+	add("store ingest", "observations/s (2-certificate chains)", fmt.Sprintf("%.0f", median(ingest)), verdict(median(ingest) >= 50000, ">= 50000"))
+	add("store ingest", "peak RSS MB", fmt.Sprintf("%.0f", median(ingestRSS)), verdict(median(ingestRSS) < 150, "< 150"))
+	add("store ingest", "database bytes per observation", fmt.Sprintf("%.0f", perObs), "")
+	add("store ingest", "database bytes per certificate", fmt.Sprintf("%.0f", perCert), "")
+
+	// 4. Report over a large synthetic sweep.
+	reportDB := filepath.Join(tmp, "report.db")
+	if _, err := measure(self, "synth", "-db", reportDB, "-n", strconv.Itoa(*reportN), "-certs", "10000"); err != nil {
+		return err
+	}
+	var secs, rss []float64
+	for range *runs {
+		m, err := measure(*bin, "report", "--db", reportDB, "--format", "csv", "--no-system-roots")
+		if err != nil {
+			return err
+		}
+		secs = append(secs, m.wall.Seconds())
+		rss = append(rss, float64(m.rssKB)/1024)
+	}
+	add(fmt.Sprintf("report --format csv (%d observations)", *reportN), "seconds", fmt.Sprintf("%.1f", median(secs)), verdict(median(secs) < 30, "< 30"))
+	add(fmt.Sprintf("report --format csv (%d observations)", *reportN), "peak RSS MB", fmt.Sprintf("%.0f", median(rss)), verdict(median(rss) < 150, "< 150"))
+
+	printTable(os.Stdout, rows, *runs)
+	return nil
+}
+
+var refusedRe = regexp.MustCompile(`(\d+) of \d+ probes`)
+
+func refusedCount(stdout string) int64 {
+	m := refusedRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+func verdict(pass bool, target string) string {
+	if pass {
+		return "target " + target + ": met"
+	}
+	return "target " + target + ": MISSED"
+}
+
+func printTable(w io.Writer, rows []row, runs int) {
+	fmt.Fprintf(w, "certsweep benchmark: %s, %d cores, %s, median of %d runs\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "| scenario\t| metric\t| value\t| target\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t|\n", r.scenario, r.metric, r.value, r.target)
+	}
+	tw.Flush()
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
