@@ -225,9 +225,11 @@ type Evaluator struct {
 // NewEvaluator returns an evaluator for policy p. known are CA certificates
 // (DER) to try as missing intermediates when a chain does not verify.
 func NewEvaluator(p Policy, certs CertSource, known [][]byte) *Evaluator {
+	// Sized so that a sweep's distinct chains usually fit: a verdict is
+	// ~200 bytes (64K of them ~13 MB), a certificate with DER ~2 KB.
 	e := &Evaluator{p: p, certs: certs,
-		chains: newGenCache[string, chainVerdict](4096),
-		lints:  newGenCache[string, []string](4096),
+		chains: newGenCache[string, chainVerdict](1 << 16),
+		lints:  newGenCache[string, []string](1 << 14),
 		chain:  newGenCache[string, store.Certificate](4096)}
 	for _, der := range known {
 		if c, err := x509.ParseCertificate(der); err == nil {

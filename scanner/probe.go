@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zmap/zcrypto/tls"
+	"github.com/zmap/zcrypto/x509"
 )
 
 // Prober performs one TLS handshake per target and reports what the endpoint
@@ -20,6 +21,12 @@ type Prober struct {
 	MaxBytes         int64  // per connection; the peer's bytes beyond it end the probe
 	SNI              string // if set, sent to every target instead of the target's own name
 	MaxChain         int    // certificates kept per chain; the rest are dropped
+
+	// roots is deliberately empty: zcrypto validates the chain on every
+	// handshake whatever InsecureSkipVerify says, and searching the system
+	// roots each time is wasted work; certsweep judges trust later, once
+	// per distinct chain (package report).
+	roots *x509.CertPool
 }
 
 // Default probe bounds. A real chain is a few KiB; 1 MiB leaves room for
@@ -38,6 +45,7 @@ func NewProber() *Prober {
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MaxBytes:         DefaultMaxBytes,
 		MaxChain:         DefaultMaxChain,
+		roots:            x509.NewCertPool(),
 	}
 }
 
@@ -75,6 +83,12 @@ func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
 		MinVersion:         tls.VersionSSL30,
 		MaxVersion:         tls.VersionTLS13,
 		ClientDSAEnabled:   true,
+		RootCAs:            p.roots,
+		// Classical groups only, X25519 first: one cheap key share. An
+		// inventory needs no post-quantum secrecy, ML-KEM costs both ends far
+		// more CPU, and merely listing it makes PQ-preferring servers answer
+		// with a HelloRetryRequest (an extra round trip).
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521},
 	})
 	err = tc.HandshakeContext(ctx)
 	r.Status = classify(err)
@@ -136,3 +150,4 @@ func (c *cappedConn) Read(b []byte) (int, error) {
 	c.remaining -= int64(n)
 	return n, err
 }
+

@@ -189,10 +189,16 @@ func parseTime(s sql.NullString) time.Time {
 	if !s.Valid {
 		return time.Time{}
 	}
-	for _, layout := range []string{seenTimeLayout, certTimeLayout, time.RFC3339Nano} {
-		if t, err := time.Parse(layout, s.String); err == nil {
-			return t.UTC()
-		}
+	layout := time.RFC3339Nano
+	switch len(s.String) { // the layouts certsweep writes, tried first
+	case len(seenTimeLayout):
+		layout = seenTimeLayout
+	case len(certTimeLayout):
+		layout = certTimeLayout
 	}
-	return time.Time{}
+	t, err := time.Parse(layout, s.String)
+	if err != nil {
+		t, _ = time.Parse(time.RFC3339Nano, s.String)
+	}
+	return t.UTC()
 }

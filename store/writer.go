@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certsweep/certsweep/scanner"
@@ -20,7 +21,7 @@ type WriterOptions struct {
 
 // DefaultWriterOptions commits every 1000 results or 250 ms, whichever first.
 func DefaultWriterOptions() WriterOptions {
-	return WriterOptions{BatchSize: 1000, FlushEvery: 250 * time.Millisecond}
+	return WriterOptions{BatchSize: 10000, FlushEvery: 500 * time.Millisecond}
 }
 
 type item struct {
@@ -39,7 +40,17 @@ type Writer struct {
 	done    chan struct{}
 	err     error // set by the goroutine before done closes
 	newCert int64
+	// fresh remembers certificates stored or touched recently, so a
+	// certificate presented by thousands of endpoints costs one statement a
+	// minute instead of one per endpoint. Bounded: cleared when full.
+	fresh map[[32]byte]time.Time
 }
+
+// Cost bounds of the writer's memory of recently stored certificates.
+const (
+	freshCerts  = 1 << 17         // ~10 MB at most
+	lastSeenLag = 1 * time.Minute // last_seen may trail the latest observation by this much
+)
 
 // NewWriter starts a writer for sweep sweepID. Its goroutine runs until
 // Close; it deliberately ignores cancellation of the sweep so that results
@@ -52,7 +63,8 @@ func (db *DB) NewWriter(sweepID int64, opts WriterOptions) *Writer {
 		opts.FlushEvery = 250 * time.Millisecond
 	}
 	w := &Writer{db: db, sweepID: sweepID, opts: opts,
-		in: make(chan item, opts.BatchSize), done: make(chan struct{})}
+		in: make(chan item, opts.BatchSize), done: make(chan struct{}),
+		fresh: make(map[[32]byte]time.Time)}
 	go w.run()
 	return w
 }
@@ -133,8 +145,28 @@ func (w *Writer) commit(batch []item) error {
 	}
 	defer st.close()
 
+	// Observation IDs are assigned here, so that observations and their
+	// chains go in as multi-row INSERTs; this goroutine is the only writer.
+	var nextID int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM observations`).Scan(&nextID); err != nil {
+		return fmt.Errorf("begin batch: %w", err)
+	}
+	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
+		status, error, tls_version, cipher_suite, handshake_ms, leaf_sha256) VALUES `, 13, 64)
+	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, sha256) VALUES `, 3, 256)
+	defer obs.close()
+	defer chain.close()
+
 	stats := make(map[scanner.Status]int64)
-	seen := make(map[[32]byte]bool) // certificates already written in this batch
+	var touched [][32]byte
+	committed := false
+	defer func() {
+		if !committed { // the batch is lost to the database: forget it was stored
+			for _, fp := range touched {
+				delete(w.fresh, fp)
+			}
+		}
+	}()
 	for _, it := range batch {
 		r := it.r
 		stats[r.Status]++
@@ -143,10 +175,11 @@ func (w *Writer) commit(batch []item) error {
 		}
 		at := formatSeen(r.End)
 		for _, c := range r.Chain {
-			if seen[c.SHA256] {
+			if t, ok := w.fresh[c.SHA256]; ok && r.End.Sub(t) < lastSeenLag {
 				continue
 			}
-			seen[c.SHA256] = true
+			touched = append(touched, c.SHA256)
+			w.fresh[c.SHA256] = r.End
 			n, err := st.insertCert(ctx, c, w.sweepID, at)
 			if err != nil {
 				return fmt.Errorf("store certificate %s: %w", c.Fingerprint(), err)
@@ -157,22 +190,26 @@ func (w *Writer) commit(batch []item) error {
 		if len(r.Chain) > 0 {
 			leaf = r.Chain[0].Fingerprint()
 		}
-		res, err := st.obs.ExecContext(ctx, w.sweepID, int64(it.pos),
+		nextID++
+		err := obs.add(ctx, nextID, w.sweepID, int64(it.pos),
 			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
 			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
 			r.End.Sub(r.Start).Milliseconds(), leaf)
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}
-		obsID, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
 		for i, c := range r.Chain {
-			if _, err := st.chain.ExecContext(ctx, obsID, i, c.Fingerprint()); err != nil {
+			if err := chain.add(ctx, nextID, i, c.Fingerprint()); err != nil {
 				return fmt.Errorf("store chain of %s: %w", r.Target.Addr, err)
 			}
 		}
+	}
+	// Observations before chains: the chain rows reference them.
+	if err := obs.flush(ctx); err != nil {
+		return fmt.Errorf("store observations: %w", err)
+	}
+	if err := chain.flush(ctx); err != nil {
+		return fmt.Errorf("store chains: %w", err)
 	}
 	for status, n := range stats {
 		if _, err := st.stats.ExecContext(ctx, w.sweepID, string(status), n); err != nil {
@@ -182,11 +219,68 @@ func (w *Writer) commit(batch []item) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit batch of %d results: %w", len(batch), err)
 	}
+	committed = true
+	if len(w.fresh) > freshCerts {
+		clear(w.fresh)
+	}
 	return nil
 }
 
+// rowBuffer accumulates rows for one table and inserts them perStmt at a
+// time with a multi-row INSERT, which costs far less per row than one
+// statement each.
+type rowBuffer struct {
+	tx      *sql.Tx
+	prefix  string
+	cols    int
+	perStmt int
+	args    []any
+	full    *sql.Stmt // prepared on first use for perStmt rows
+}
+
+func newRowBuffer(tx *sql.Tx, prefix string, cols, perStmt int) *rowBuffer {
+	return &rowBuffer{tx: tx, prefix: prefix, cols: cols, perStmt: perStmt}
+}
+
+func (b *rowBuffer) add(ctx context.Context, vals ...any) error {
+	b.args = append(b.args, vals...)
+	if len(b.args) < b.cols*b.perStmt {
+		return nil
+	}
+	if b.full == nil {
+		st, err := b.tx.PrepareContext(ctx, b.statement(b.perStmt))
+		if err != nil {
+			return err
+		}
+		b.full = st
+	}
+	_, err := b.full.ExecContext(ctx, b.args...)
+	b.args = b.args[:0]
+	return err
+}
+
+func (b *rowBuffer) flush(ctx context.Context) error {
+	if len(b.args) == 0 {
+		return nil
+	}
+	_, err := b.tx.ExecContext(ctx, b.statement(len(b.args)/b.cols), b.args...)
+	b.args = b.args[:0]
+	return err
+}
+
+func (b *rowBuffer) statement(rows int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", b.cols), ",") + ")"
+	return b.prefix + strings.TrimSuffix(strings.Repeat(row+",", rows), ",")
+}
+
+func (b *rowBuffer) close() {
+	if b.full != nil {
+		b.full.Close()
+	}
+}
+
 type batchStmts struct {
-	certIns, certSeen, obs, chain, stats *sql.Stmt
+	certIns, certSeen, stats *sql.Stmt
 }
 
 func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
@@ -203,10 +297,6 @@ func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sha256) DO NOTHING`)
 	st.certSeen = prep(`UPDATE certificates SET last_seen = ?1 WHERE sha256 = ?2 AND last_seen < ?1`)
-	st.obs = prep(`INSERT INTO observations (sweep_id, position, ip, port, sni, observed_at,
-		status, error, tls_version, cipher_suite, handshake_ms, leaf_sha256)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	st.chain = prep(`INSERT INTO observation_chain (observation_id, position, sha256) VALUES (?, ?, ?)`)
 	st.stats = prep(`INSERT INTO sweep_stats (sweep_id, status, count) VALUES (?, ?, ?)
 		ON CONFLICT (sweep_id, status) DO UPDATE SET count = count + excluded.count`)
 	if err := errors.Join(errs...); err != nil {
@@ -217,7 +307,7 @@ func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
 }
 
 func (st *batchStmts) close() {
-	for _, s := range []*sql.Stmt{st.certIns, st.certSeen, st.obs, st.chain, st.stats} {
+	for _, s := range []*sql.Stmt{st.certIns, st.certSeen, st.stats} {
 		if s != nil {
 			s.Close()
 		}
