@@ -83,7 +83,7 @@ func (db *DB) Certificates(ctx context.Context, f CertFilter) iter.Seq2[Certific
 	q := `SELECT ` + certColumns + ` FROM certificates c`
 	var args []any
 	if f.SweepID != 0 {
-		q += ` WHERE c.sha256 IN (SELECT oc.sha256 FROM observation_chain oc
+		q += ` WHERE c.id IN (SELECT oc.cert_id FROM observation_chain oc
 			JOIN observations o ON o.id = oc.observation_id WHERE o.sweep_id = ?)`
 		args = append(args, f.SweepID)
 	}
@@ -138,5 +138,6 @@ func (db *DB) Sightings(ctx context.Context, sha256 [32]byte) iter.Seq2[Sighting
 		return s, err
 	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, oc.position, o.tls_version
 		FROM observation_chain oc JOIN observations o ON o.id = oc.observation_id
-		WHERE oc.sha256 = ? ORDER BY o.observed_at DESC, o.id DESC`, hex.EncodeToString(sha256[:]))
+		WHERE oc.cert_id = (SELECT id FROM certificates WHERE sha256 = ?)
+		ORDER BY o.observed_at DESC, o.id DESC`, hex.EncodeToString(sha256[:]))
 }

@@ -33,9 +33,10 @@ func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, 
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
 	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, o.status, o.tls_version, o.cipher_suite,
 		(SELECT group_concat(sha256, ',') FROM
-			(SELECT sha256 FROM observation_chain WHERE observation_id = o.id ORDER BY position)),
+			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
+			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
 		` + ownerExpr + `, ` + cols + `
-		FROM observations o JOIN certificates c ON c.sha256 = o.leaf_sha256
+		FROM observations o JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.id`
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
@@ -79,8 +80,8 @@ func (db *DB) EndpointStates(ctx context.Context, sweepID int64) iter.Seq2[Endpo
 		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Status, &leaf, &subject, &notAfter)
 		e.LeafSHA256, e.Subject, e.NotAfter = leaf.String, subject.String, parseTime(notAfter)
 		return e, err
-	}, `SELECT o.ip, o.port, o.sni, o.status, o.leaf_sha256, c.subject, c.not_after
-		FROM observations o LEFT JOIN certificates c ON c.sha256 = o.leaf_sha256
+	}, `SELECT o.ip, o.port, o.sni, o.status, c.sha256, c.subject, c.not_after
+		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
 			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni)
 		ORDER BY o.ip, o.port, o.sni`, sweepID)
@@ -91,7 +92,7 @@ func (db *DB) certificatesOnlyIn(ctx context.Context, q string, args ...any) ite
 	return query(ctx, db, scanCert, `SELECT `+certColumns+` FROM certificates c WHERE `+q+` ORDER BY c.sha256`, args...)
 }
 
-const inSweep = `c.sha256 IN (SELECT oc.sha256 FROM observation_chain oc
+const inSweep = `c.id IN (SELECT oc.cert_id FROM observation_chain oc
 	JOIN observations o ON o.id = oc.observation_id WHERE o.sweep_id = ?)`
 
 // GoneCertificates yields certificates presented in sweep from but nowhere

@@ -43,7 +43,12 @@ type Writer struct {
 	// fresh remembers certificates stored or touched recently, so a
 	// certificate presented by thousands of endpoints costs one statement a
 	// minute instead of one per endpoint. Bounded: cleared when full.
-	fresh map[[32]byte]time.Time
+	fresh map[[32]byte]freshCert
+}
+
+type freshCert struct {
+	id      int64
+	touched time.Time
 }
 
 // Cost bounds of the writer's memory of recently stored certificates.
@@ -64,7 +69,7 @@ func (db *DB) NewWriter(sweepID int64, opts WriterOptions) *Writer {
 	}
 	w := &Writer{db: db, sweepID: sweepID, opts: opts,
 		in: make(chan item, opts.BatchSize), done: make(chan struct{}),
-		fresh: make(map[[32]byte]time.Time)}
+		fresh: make(map[[32]byte]freshCert)}
 	go w.run()
 	return w
 }
@@ -152,13 +157,14 @@ func (w *Writer) commit(batch []item) error {
 		return fmt.Errorf("begin batch: %w", err)
 	}
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
-		status, error, tls_version, cipher_suite, handshake_ms, leaf_sha256) VALUES `, 13, 64)
-	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, sha256) VALUES `, 3, 256)
+		status, error, tls_version, cipher_suite, handshake_ms, leaf_id) VALUES `, 13, 64)
+	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
 	defer obs.close()
 	defer chain.close()
 
 	stats := make(map[scanner.Status]int64)
 	var touched [][32]byte
+	var ids []int64 // certificate ids of the current chain
 	committed := false
 	defer func() {
 		if !committed { // the batch is lost to the database: forget it was stored
@@ -174,21 +180,26 @@ func (w *Writer) commit(batch []item) error {
 			continue // closed or silent: counted, nothing to observe
 		}
 		at := formatSeen(r.End)
+		ids = ids[:0]
 		for _, c := range r.Chain {
-			if t, ok := w.fresh[c.SHA256]; ok && r.End.Sub(t) < lastSeenLag {
-				continue
+			f, ok := w.fresh[c.SHA256]
+			if !ok || r.End.Sub(f.touched) >= lastSeenLag {
+				id, isNew, err := st.storeCert(ctx, c, w.sweepID, at)
+				if err != nil {
+					return fmt.Errorf("store certificate %s: %w", c.Fingerprint(), err)
+				}
+				if isNew {
+					w.newCert++
+				}
+				f = freshCert{id: id, touched: r.End}
+				w.fresh[c.SHA256] = f
+				touched = append(touched, c.SHA256)
 			}
-			touched = append(touched, c.SHA256)
-			w.fresh[c.SHA256] = r.End
-			n, err := st.insertCert(ctx, c, w.sweepID, at)
-			if err != nil {
-				return fmt.Errorf("store certificate %s: %w", c.Fingerprint(), err)
-			}
-			w.newCert += n
+			ids = append(ids, f.id)
 		}
 		var leaf any
-		if len(r.Chain) > 0 {
-			leaf = r.Chain[0].Fingerprint()
+		if len(ids) > 0 {
+			leaf = ids[0]
 		}
 		nextID++
 		err := obs.add(ctx, nextID, w.sweepID, int64(it.pos),
@@ -198,8 +209,8 @@ func (w *Writer) commit(batch []item) error {
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}
-		for i, c := range r.Chain {
-			if err := chain.add(ctx, nextID, i, c.Fingerprint()); err != nil {
+		for i, id := range ids {
+			if err := chain.add(ctx, nextID, i, id); err != nil {
 				return fmt.Errorf("store chain of %s: %w", r.Target.Addr, err)
 			}
 		}
@@ -295,8 +306,8 @@ func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
 		not_before, not_after, key_type, key_bits, signature_algorithm, is_ca, self_signed,
 		spki_sha256, parse_error, first_sweep_id, first_seen, last_seen)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (sha256) DO NOTHING`)
-	st.certSeen = prep(`UPDATE certificates SET last_seen = ?1 WHERE sha256 = ?2 AND last_seen < ?1`)
+		ON CONFLICT (sha256) DO NOTHING RETURNING id`)
+	st.certSeen = prep(`UPDATE certificates SET last_seen = max(last_seen, ?1) WHERE sha256 = ?2 RETURNING id`)
 	st.stats = prep(`INSERT INTO sweep_stats (sweep_id, status, count) VALUES (?, ?, ?)
 		ON CONFLICT (sweep_id, status) DO UPDATE SET count = count + excluded.count`)
 	if err := errors.Join(errs...); err != nil {
@@ -314,27 +325,29 @@ func (st *batchStmts) close() {
 	}
 }
 
-// insertCert stores c if new (returning 1) or moves its last_seen forward.
-func (st *batchStmts) insertCert(ctx context.Context, c scanner.Cert, sweepID int64, at string) (int64, error) {
+// storeCert stores c if it is new, or moves its last_seen forward, and
+// returns its id and whether it was new.
+func (st *batchStmts) storeCert(ctx context.Context, c scanner.Cert, sweepID int64, at string) (int64, bool, error) {
 	sans, err := json.Marshal(nonNil(c.SANs))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var spki string
 	if c.ParseError == "" {
 		spki = fmt.Sprintf("%x", c.SPKISHA256)
 	}
-	res, err := st.certIns.ExecContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
+	var id int64
+	err = st.certIns.QueryRowContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
 		string(sans), formatCertTime(c.NotBefore), formatCertTime(c.NotAfter), c.KeyType, c.KeyBits,
-		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at)
-	if err != nil {
-		return 0, err
+		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at).Scan(&id)
+	if err == nil {
+		return id, true, nil
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return 1, nil
+	if !errors.Is(err, sql.ErrNoRows) { // no row: it was already stored
+		return 0, false, err
 	}
-	_, err = st.certSeen.ExecContext(ctx, at, c.Fingerprint())
-	return 0, err
+	err = st.certSeen.QueryRowContext(ctx, at, c.Fingerprint()).Scan(&id)
+	return id, false, err
 }
 
 // versionName spells a TLS version as users read it, e.g. "TLS 1.2".

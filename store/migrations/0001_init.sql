@@ -23,8 +23,11 @@ CREATE TABLE sweep_stats (
     PRIMARY KEY (sweep_id, status)
 ) WITHOUT ROWID;
 
+-- Certificates are keyed by sha256; the integer id only keeps the large
+-- observation tables and their indexes compact.
 CREATE TABLE certificates (
-    sha256              TEXT    PRIMARY KEY CHECK (length(sha256) = 64),
+    id                  INTEGER PRIMARY KEY,
+    sha256              TEXT    NOT NULL UNIQUE CHECK (length(sha256) = 64),
     der                 BLOB    NOT NULL,
     subject             TEXT    NOT NULL DEFAULT '',
     issuer              TEXT    NOT NULL DEFAULT '',
@@ -61,7 +64,7 @@ CREATE TABLE observations (
     tls_version  TEXT    NOT NULL DEFAULT '',
     cipher_suite TEXT    NOT NULL DEFAULT '',
     handshake_ms INTEGER NOT NULL DEFAULT 0,
-    leaf_sha256  TEXT    REFERENCES certificates (sha256)
+    leaf_id      INTEGER REFERENCES certificates (id)
 );
 CREATE INDEX observations_sweep_endpoint ON observations (sweep_id, ip, port, sni);
 
@@ -69,7 +72,14 @@ CREATE INDEX observations_sweep_endpoint ON observations (sweep_id, ip, port, sn
 CREATE TABLE observation_chain (
     observation_id INTEGER NOT NULL REFERENCES observations (id) ON DELETE CASCADE,
     position       INTEGER NOT NULL,
-    sha256         TEXT    NOT NULL REFERENCES certificates (sha256),
+    cert_id        INTEGER NOT NULL REFERENCES certificates (id),
     PRIMARY KEY (observation_id, position)
 ) WITHOUT ROWID;
-CREATE INDEX observation_chain_sha256 ON observation_chain (sha256);
+CREATE INDEX observation_chain_cert ON observation_chain (cert_id);
+
+-- For people at the sqlite3 prompt: observations with fingerprints.
+CREATE VIEW observed_chains AS
+    SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, o.status, oc.position, c.sha256, c.subject
+    FROM observations o
+    JOIN observation_chain oc ON oc.observation_id = o.id
+    JOIN certificates c ON c.id = oc.cert_id;
