@@ -48,6 +48,7 @@ func baseline(args []string) error {
 	port := fs.Int("port", 0, "port")
 	conc := fs.Int("concurrency", 64, "handshakes in flight")
 	timeout := fs.Duration("timeout", 5*time.Second, "per handshake")
+	classical := fs.Bool("classical", false, "offer the key-exchange groups certsweep offers (no ML-KEM) instead of crypto/tls's defaults")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,9 @@ func baseline(args []string) error {
 	var ok, failed atomic.Int64
 	var wg sync.WaitGroup
 	cfg := &tls.Config{InsecureSkipVerify: true}
+	if *classical {
+		cfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+	}
 	for range *conc {
 		wg.Add(1)
 		go func() {
