@@ -165,6 +165,12 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	case cfg.Prober.ConnectTimeout <= 0 || cfg.Prober.HandshakeTimeout <= 0:
 		return s, usagef("--connect-timeout and --timeout must be positive durations such as 3s")
 	}
+	// Each probe in flight holds a socket; keep headroom for the database,
+	// its WAL and stdio.
+	if limit, ok := openFileLimit(); ok && uint64(cfg.Concurrency)+64 > limit {
+		return s, usageError(fmt.Errorf("--concurrency %d needs more open files than this process may have (limit %d)", cfg.Concurrency, limit),
+			fmt.Sprintf("use --concurrency %d or less, or raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd)", max(1, int(limit)-64)))
+	}
 	if cfg.Prober.SNI != "" {
 		if in, err := scanner.ParseInput(cfg.Prober.SNI, false); err != nil || in.Host == "" || in.Port != 0 {
 			return s, usagef("--sni %q: want a DNS name such as www.example.com", cfg.Prober.SNI)
