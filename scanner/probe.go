@@ -150,4 +150,3 @@ func (c *cappedConn) Read(b []byte) (int, error) {
 	c.remaining -= int64(n)
 	return n, err
 }
-
