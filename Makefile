@@ -38,10 +38,14 @@ lint:
 demo: build
 	./$(BIN) demo
 
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a real campaign).
+# New crashers land in testdata/fuzz/ and then run as regression tests in
+# `make test`.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME) ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePorts$$' -fuzztime $(FUZZTIME) ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCert$$' -fuzztime $(FUZZTIME) ./scanner
+	$(GO) test -run '^$$' -fuzz '^FuzzEncoders$$' -fuzztime $(FUZZTIME) ./report
 
 clean:
 	rm -rf bin certsweep-demo.db certsweep-demo.db-wal certsweep-demo.db-shm

@@ -148,3 +148,53 @@ func TestTableEncoder(t *testing.T) {
 		t.Errorf("NewEncoder(xml) succeeded, want an error")
 	}
 }
+
+// FuzzEncoders feeds arbitrary text through every encoder: the output must
+// parse back (CSV, JSON), and no raw control character may survive in the
+// table or the CSV.
+func FuzzEncoders(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s, int64(-3))
+	}
+	f.Add("", int64(0))
+	f.Fuzz(func(t *testing.T, s string, n int64) {
+		for _, format := range report.Formats {
+			var buf bytes.Buffer
+			enc, err := report.NewEncoder(&buf, format, []string{"text", "n", "list"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.Encode(s, n, []string{s, "x"}); err != nil {
+				t.Fatalf("%s: Encode(%q): %v", format, s, err)
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			switch format {
+			case "csv":
+				rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+				if err != nil || len(rows) != 2 || len(rows[1]) != 3 {
+					t.Fatalf("csv output %q does not parse back into one row: %v", out, err)
+				}
+				if c := rows[1][0]; c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+					t.Errorf("csv cell %q starts with a formula trigger", c)
+				}
+			case "json":
+				var obj map[string]any
+				if err := json.Unmarshal([]byte(out), &obj); err != nil || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+					t.Fatalf("json output %q is not one JSON line: %v", out, err)
+				}
+			case "table":
+				if strings.Count(out, "\n") != 2 {
+					t.Errorf("table output %q is not a header and one line", out)
+				}
+			}
+			if format != "json" && strings.ContainsFunc(out, func(r rune) bool {
+				return r < 0x20 && r != '\n' && r != '\t' && r != '\r' || r == 0x7f || r == 0x1b
+			}) {
+				t.Errorf("%s output %q carries raw control characters", format, out)
+			}
+		}
+	})
+}
