@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Formats a list command can produce.
@@ -141,7 +142,7 @@ func (e *jsonlEncoder) Encode(values ...any) error {
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", e.columns[i], err)
 		}
-		e.buf.Write(b)
+		e.buf.Write(jsonInert(b))
 	}
 	e.buf.WriteString("}\n")
 	_, err := e.w.Write(e.buf.Bytes())
@@ -179,3 +180,23 @@ func (e *tableEncoder) Encode(values ...any) error {
 }
 
 func (e *tableEncoder) Close() error { return e.tw.Flush() }
+
+// jsonInert escapes what encoding/json leaves raw but a terminal may act on:
+// DEL, the C1 controls (U+0080-U+009F; U+009B is an 8-bit CSI) and bidi
+// overrides. Escaping them as \uXXXX keeps the JSON equivalent.
+func jsonInert(b []byte) []byte {
+	if isPlain(string(b)) {
+		return b
+	}
+	var out bytes.Buffer
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == 0x7f || r >= 0x80 && r <= 0x9f || isBidiControl(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[i : i+size])
+		}
+		i += size
+	}
+	return out.Bytes()
+}

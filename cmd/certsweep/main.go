@@ -8,9 +8,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/zmap/zcrypto/encoding/asn1"
 )
 
 func main() {
+	// Inventory, not validation: accept the non-minimal integers and odd
+	// time encodings that real appliances' certificates carry. zcrypto only
+	// offers this as a package variable; it is set here, once, before any
+	// goroutine starts, never in a library.
+	asn1.AllowPermissiveParsing = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
 	stop()

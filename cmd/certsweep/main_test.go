@@ -339,3 +339,94 @@ func TestSweepIPv6Loopback(t *testing.T) {
 		t.Errorf("certs after an IPv6 sweep = %v", lines)
 	}
 }
+
+// rawControl reports whether s carries a control character a terminal
+// would act on (newlines aside).
+func rawControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x202e
+	})
+}
+
+// TestSweepHostileLab sweeps endpoints that stall, drip, send garbage,
+// reset, alert, or present malformed and absurd certificates. The sweep must
+// finish, keep every certificate that arrived, and every output format must
+// render the attacker's text inert.
+func TestSweepHostileLab(t *testing.T) {
+	ctx := context.Background()
+	lab, err := scannertest.NewLabOf(len(scannertest.HostileKinds), func(i int) string { return scannertest.HostileKinds[i] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Close)
+	db := filepath.Join(t.TempDir(), "certs.db")
+	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--quiet", "--rate", "0", "--timeout", "2s",
+		"--ports", fmt.Sprint(lab.Port), lab.Prefix.String())
+	if code != 0 || !strings.Contains(stdout, "256 of 256 probes") {
+		t.Fatalf("sweep exit %d:\n%s%s", code, stdout, stderr)
+	}
+	d, err := store.OpenExisting(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, ep := range lab.Endpoints {
+		for _, der := range ep.Presents[:min(1, len(ep.Presents))] {
+			if ep.Kind == "huge-1mb" {
+				continue // refused by the TLS layer before any certificate is read
+			}
+			c, err := d.FindCertificate(ctx, fingerprint(der))
+			if err != nil {
+				t.Errorf("%s: certificate not stored: %v", ep.Kind, err)
+				continue
+			}
+			if !bytes.Equal(c.DER, der) {
+				t.Errorf("%s: stored DER differs from the one presented", ep.Kind)
+			}
+		}
+	}
+	sw, err := d.FindSweep(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw.Stats["refused"] != 256-int64(len(lab.Endpoints)) {
+		t.Errorf("refused = %d, want %d (stats %v)", sw.Stats["refused"], 256-len(lab.Endpoints), sw.Stats)
+	}
+
+	for _, args := range [][]string{
+		{"certs", "--format", "table"},
+		{"certs", "--format", "csv"},
+		{"certs", "--format", "json"},
+		{"report", "--format", "table", "--no-system-roots"},
+		{"report", "--format", "csv", "--no-system-roots"},
+		{"report", "--format", "json", "--no-system-roots"},
+		{"findings", "--format", "table", "--no-system-roots"},
+	} {
+		out, errOut, code := run(t, ctx, append(args, "--db", db)...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+			continue
+		}
+		if rawControl(strings.ReplaceAll(out, "\r\n", "\n")) || strings.Contains(out, "\x1b") {
+			t.Errorf("%v: output carries raw control characters", args)
+		}
+		if args[len(args)-1] == "csv" || args[2] == "csv" {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Errorf("%v: not CSV: %v", args, err)
+			}
+			for _, row := range rows {
+				for _, cell := range row {
+					if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+						t.Errorf("%v: cell %q can start a formula", args, cell)
+					}
+				}
+			}
+		}
+	}
+	ansi := lab.Endpoints[slices.Index(scannertest.HostileKinds, "subject-ansi")]
+	out, _, code := run(t, ctx, "show", "--db", db, fingerprint(ansi.Presents[0]))
+	if code != 0 || strings.Contains(out, "\x1b") || !strings.Contains(out, `\x1b[31mFAKE OK`) {
+		t.Errorf("show of the ANSI subject is not escaped:\n%q", out)
+	}
+}

@@ -31,8 +31,9 @@ type Lab struct {
 	CA        *CA
 	Endpoints []*Endpoint
 
-	kind   func(i int) string
-	rsaKey crypto.Signer // shared by "valid-rsa" endpoints
+	kind    func(i int) string
+	rsaKey  crypto.Signer // shared by "valid-rsa" endpoints
+	hostile *HostileCerts // made on first use by hostile kinds
 }
 
 // DemoKinds are the defects the first endpoints of every lab show, in order;
@@ -132,13 +133,25 @@ func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
 		err        error
 		minV, maxV uint16
 	)
-	switch kind {
-	case "stall":
-		s, err := NewServer(listen, Stall)
+	if h, ok := hostileBehaviours[kind]; ok {
+		s, err := NewServer(listen, h)
 		if err != nil {
 			return nil, err
 		}
 		return &Endpoint{Kind: kind, Server: s}, nil
+	}
+	if ders, err := l.hostileChain(kind); err != nil || ders != nil {
+		if err != nil {
+			return nil, err
+		}
+		// TLS 1.2: the certificates travel in clear, as most appliances still do.
+		s, err := NewTLSServer(listen, RawChainConfig(ders, l.hostile.Key, tls.VersionTLS12))
+		if err != nil {
+			return nil, err
+		}
+		return &Endpoint{Kind: kind, Server: s, Presents: ders}, nil
+	}
+	switch kind {
 	case "sni-only":
 		opts.DNSNames = []string{SNIOnlyName}
 		cert, err = l.CA.Leaf(opts)
