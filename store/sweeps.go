@@ -32,6 +32,8 @@ type Sweep struct {
 	Options     map[string]any
 	Stats       map[string]int64 // probe outcomes by status, as committed
 	NewCerts    int64            // certificates first seen in this sweep
+
+	reaped bool // stored as running, but its process is gone
 }
 
 // Done is the number of probes whose outcome is committed.
@@ -73,6 +75,45 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// lockPath is the lock file a running sweep holds, beside the database.
+func (db *DB) lockPath(id int64) string { return fmt.Sprintf("%s.sweep-%d.lock", db.path, id) }
+
+// HoldSweep marks sweep id as owned by this process until release is
+// called (or the process dies). Sweeps reads a running sweep whose owner
+// is gone as interrupted.
+func (db *DB) HoldSweep(id int64) (release func(), err error) {
+	l, err := lockSweep(db.lockPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("lock sweep %d: %w", id, err)
+	}
+	return l.release, nil
+}
+
+// ReapSweeps records as interrupted every running sweep whose process is
+// gone (killed, crashed, power lost), finishing it at its last committed
+// observation. It returns how many it marked.
+func (db *DB) ReapSweeps(ctx context.Context) (int, error) {
+	var dead []int64
+	for s, err := range db.Sweeps(ctx) {
+		if err != nil {
+			return 0, err
+		}
+		// A sweep just created may not hold its lock yet.
+		if s.reaped && time.Since(s.StartedAt) > 10*time.Second {
+			dead = append(dead, s.ID)
+		}
+	}
+	for _, id := range dead {
+		_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, finished_at = coalesce(
+			(SELECT max(observed_at) FROM observations WHERE sweep_id = ?1), started_at) WHERE id = ?1 AND state = ?`,
+			StateInterrupted, id, StateRunning)
+		if err != nil {
+			return 0, fmt.Errorf("mark sweep %d interrupted: %w", id, err)
+		}
+	}
+	return len(dead), nil
+}
+
 // FinishSweep marks a sweep complete or interrupted at time at.
 func (db *DB) FinishSweep(ctx context.Context, id int64, state string, at time.Time) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, finished_at = ? WHERE id = ?`,
@@ -95,12 +136,26 @@ func (db *DB) FindSweep(ctx context.Context, id int64) (Sweep, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("sweep %d: %w", id, ErrNotFound)
 	}
-	return s, err
+	return db.liveness(s), err
 }
 
-// Sweeps yields every sweep, oldest first.
+// Sweeps yields every sweep, oldest first. A sweep stored as running whose
+// process is gone is yielded as interrupted.
 func (db *DB) Sweeps(ctx context.Context) iter.Seq2[Sweep, error] {
-	return query(ctx, db, scanSweep, `SELECT `+sweepColumns+` FROM sweeps s ORDER BY s.id`)
+	return func(yield func(Sweep, error) bool) {
+		for s, err := range query(ctx, db, scanSweep, `SELECT `+sweepColumns+` FROM sweeps s ORDER BY s.id`) {
+			if !yield(db.liveness(s), err) {
+				return
+			}
+		}
+	}
+}
+
+func (db *DB) liveness(s Sweep) Sweep {
+	if s.State == StateRunning && !sweepAlive(db.lockPath(s.ID)) {
+		s.State, s.reaped = StateInterrupted, true
+	}
+	return s
 }
 
 type rowScanner interface{ Scan(...any) error }

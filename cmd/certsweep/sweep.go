@@ -254,6 +254,11 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	}
 	defer db.Close()
 
+	if n, err := db.ReapSweeps(ctx); err != nil {
+		return 0, failure(err, "")
+	} else if n > 0 && !s.quiet {
+		fmt.Fprintf(stderr, "certsweep: marked %d sweep(s) interrupted: their process is gone\n", n)
+	}
 	start := time.Now()
 	p := s.cfg.Prober
 	id, err := db.CreateSweep(ctx, store.Sweep{
@@ -268,6 +273,11 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	if err != nil {
 		return 0, failure(err, "")
 	}
+	release, err := db.HoldSweep(id)
+	if err != nil {
+		return 0, failure(err, "check that the directory of --db is writable")
+	}
+	defer release()
 	if !s.quiet {
 		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
 	}
