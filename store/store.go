@@ -130,38 +130,58 @@ func migrationNames() []string {
 }
 
 // migrate applies the embedded migrations not yet applied, one transaction
-// each; PRAGMA user_version counts the applied ones.
+// each; PRAGMA user_version counts the applied ones. The version is read
+// inside each (immediate, so write-locked) transaction: two certsweeps
+// opening a new database at once apply each migration exactly once.
 func (db *DB) migrate(ctx context.Context) error {
+	names := migrationNames()
+	// Up to date: no write lock, so read-only files and busy writers are fine.
 	var version int
 	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	names := migrationNames()
-	if version > len(names) {
-		return fmt.Errorf("%s has schema version %d, this certsweep knows %d: %w", db.path, version, len(names), ErrSchemaTooNew)
+	if version == len(names) {
+		return nil
 	}
-	for i := version; i < len(names); i++ {
-		body, err := migrations.ReadFile(names[i])
-		if err != nil {
+	for {
+		done, err := db.migrateOne(ctx, names)
+		if err != nil || done {
 			return err
 		}
-		tx, err := db.sql.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", db.path, err)
-		}
-		stmts := string(body) + "\nPRAGMA user_version = " + strconv.Itoa(i+1) + ";"
-		if i == 0 {
-			stmts += "\nPRAGMA application_id = " + strconv.Itoa(applicationID) + ";"
-		}
-		if _, err := tx.ExecContext(ctx, stmts); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s with %s: %w", db.path, names[i], err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", db.path, err)
-		}
 	}
-	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, names []string) (done bool, err error) {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate %s: %w", db.path, err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case version > len(names):
+		return false, fmt.Errorf("%s has schema version %d, this certsweep knows %d: %w", db.path, version, len(names), ErrSchemaTooNew)
+	case version == len(names):
+		return true, nil
+	}
+	body, err := migrations.ReadFile(names[version])
+	if err != nil {
+		return false, err
+	}
+	stmts := string(body) + "\nPRAGMA user_version = " + strconv.Itoa(version+1) + ";"
+	if version == 0 {
+		stmts += "\nPRAGMA application_id = " + strconv.Itoa(applicationID) + ";"
+	}
+	if _, err := tx.ExecContext(ctx, stmts); err != nil {
+		return false, fmt.Errorf("migrate %s with %s: %w", db.path, names[version], err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate %s: %w", db.path, err)
+	}
+	return false, nil
 }
 
 // Close closes the database.

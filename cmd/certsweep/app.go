@@ -127,7 +127,7 @@ func openDB(ctx context.Context, path string, create bool) (*store.DB, error) {
 	case errors.Is(err, store.ErrSchemaTooNew):
 		return nil, failure(err, "upgrade certsweep to read this database")
 	}
-	return nil, failure(fmt.Errorf("open database %s: %w", path, err), "")
+	return nil, failure(fmt.Errorf("open database %s: %w", path, err), "check that its directory exists and is writable, and that the disk is not full")
 }
 
 // noArgs rejects stray positional arguments, which usually mean a flag was
