@@ -243,3 +243,47 @@ func TestWriter_Batch(t *testing.T) {
 		}
 	})
 }
+
+func TestWriter_Progress(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	id, err := db.CreateSweep(ctx, store.Sweep{Ports: "443", ProbesTotal: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := scanner.Result{Status: scanner.StatusRefused, Target: scanner.Target{Addr: netip.MustParseAddrPort("127.0.0.1:1")}}
+	w := db.NewWriter(id, store.WriterOptions{BatchSize: 3, FlushEvery: time.Hour})
+	for _, pos := range []uint64{1, 0, 4, 2, 7, 9} { // 3, 5, 6 and 8 are still in flight
+		if err := w.Write(ctx, pos, refused); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := db.SweepProgress(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Below != 3 || len(p.Done) != 3 || !p.Done[4] || !p.Done[7] || !p.Done[9] {
+		t.Fatalf("progress = below %d, done %v; want below 3, done {4 7 9}", p.Below, p.Done)
+	}
+	for pos, want := range map[uint64]bool{0: true, 2: true, 3: false, 4: true, 5: false, 8: false, 9: true} {
+		if p.Skip(pos) != want {
+			t.Errorf("Skip(%d) = %v, want %v", pos, !want, want)
+		}
+	}
+	// A resumed writer fills the gaps and the watermark passes everything.
+	w = db.NewWriter(id, store.WriterOptions{BatchSize: 2, FlushEvery: time.Hour, Resume: p})
+	for _, pos := range []uint64{5, 3, 8, 6} {
+		if err := w.Write(ctx, pos, refused); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = db.SweepProgress(ctx, id); err != nil || p.Below != 10 || len(p.Done) != 0 {
+		t.Errorf("after resume: below %d, done %v, %v; want 10 and none", p.Below, p.Done, err)
+	}
+}

@@ -114,6 +114,38 @@ func (db *DB) ReapSweeps(ctx context.Context) (int, error) {
 	return len(dead), nil
 }
 
+// SweepProgress returns how far a sweep got, for resuming it.
+func (db *DB) SweepProgress(ctx context.Context, id int64) (Progress, error) {
+	p := Progress{Done: make(map[uint64]bool)}
+	var below int64
+	if err := db.sql.QueryRowContext(ctx, `SELECT resume_below FROM sweeps WHERE id = ?`, id).Scan(&below); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return p, fmt.Errorf("sweep %d: %w", id, ErrNotFound)
+		}
+		return p, err
+	}
+	p.Below = uint64(below)
+	for pos, err := range query(ctx, db, func(r rowScanner) (int64, error) {
+		var pos int64
+		return pos, r.Scan(&pos)
+	}, `SELECT position FROM sweep_done WHERE sweep_id = ?`, id) {
+		if err != nil {
+			return p, err
+		}
+		p.Done[uint64(pos)] = true
+	}
+	return p, nil
+}
+
+// ReopenSweep marks an interrupted sweep running again, for resuming it.
+func (db *DB) ReopenSweep(ctx context.Context, id int64) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, finished_at = NULL WHERE id = ?`, StateRunning, id)
+	if err != nil {
+		return fmt.Errorf("reopen sweep %d: %w", id, err)
+	}
+	return nil
+}
+
 // FinishSweep marks a sweep complete or interrupted at time at.
 func (db *DB) FinishSweep(ctx context.Context, id int64, state string, at time.Time) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE sweeps SET state = ?, finished_at = ? WHERE id = ?`,

@@ -17,7 +17,19 @@ import (
 type WriterOptions struct {
 	BatchSize  int           // results per transaction
 	FlushEvery time.Duration // longest a result waits before being committed
+	Resume     Progress      // where a resumed sweep stands (zero for a new sweep)
 }
+
+// Progress is how far a sweep got, in probe positions (the order of
+// scanner.Plan.Targets): every position below Below is done, and so is
+// every position in Done. It is committed with each batch.
+type Progress struct {
+	Below uint64
+	Done  map[uint64]bool
+}
+
+// Skip reports whether the probe at pos is already done.
+func (p Progress) Skip(pos uint64) bool { return pos < p.Below || p.Done[pos] }
 
 // DefaultWriterOptions commits every 1000 results or 250 ms, whichever first.
 func DefaultWriterOptions() WriterOptions {
@@ -44,6 +56,10 @@ type Writer struct {
 	// certificate presented by thousands of endpoints costs one statement a
 	// minute instead of one per endpoint. Bounded: cleared when full.
 	fresh map[[32]byte]freshCert
+	// progress: below advances as positions complete contiguously; above
+	// holds completed positions past a gap (bounded by the probes in flight).
+	below uint64
+	above map[uint64]bool
 }
 
 type freshCert struct {
@@ -69,7 +85,11 @@ func (db *DB) NewWriter(sweepID int64, opts WriterOptions) *Writer {
 	}
 	w := &Writer{db: db, sweepID: sweepID, opts: opts,
 		in: make(chan item, opts.BatchSize), done: make(chan struct{}),
-		fresh: make(map[[32]byte]freshCert)}
+		fresh: make(map[[32]byte]freshCert),
+		below: opts.Resume.Below, above: make(map[uint64]bool, len(opts.Resume.Done))}
+	for pos := range opts.Resume.Done {
+		w.above[pos] = true
+	}
 	go w.run()
 	return w
 }
@@ -173,9 +193,13 @@ func (w *Writer) commit(batch []item) error {
 			}
 		}
 	}()
+	var newlyDone []uint64
 	for _, it := range batch {
 		r := it.r
 		stats[r.Status]++
+		if w.markDone(it.pos) {
+			newlyDone = append(newlyDone, it.pos)
+		}
 		if !r.Connected {
 			continue // closed or silent: counted, nothing to observe
 		}
@@ -227,6 +251,9 @@ func (w *Writer) commit(batch []item) error {
 			return fmt.Errorf("store sweep statistics: %w", err)
 		}
 	}
+	if err := w.saveProgress(ctx, tx, newlyDone); err != nil {
+		return fmt.Errorf("store sweep progress: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit batch of %d results: %w", len(batch), err)
 	}
@@ -235,6 +262,45 @@ func (w *Writer) commit(batch []item) error {
 		clear(w.fresh)
 	}
 	return nil
+}
+
+// markDone records position pos as done and reports whether it lies past
+// the contiguous watermark (and so must be remembered in sweep_done).
+func (w *Writer) markDone(pos uint64) bool {
+	switch {
+	case pos == w.below:
+		w.below++
+		for w.above[w.below] {
+			delete(w.above, w.below)
+			w.below++
+		}
+		return false
+	case pos > w.below:
+		w.above[pos] = true
+		return true
+	}
+	return false
+}
+
+// saveProgress writes the watermark and the done positions still above it.
+func (w *Writer) saveProgress(ctx context.Context, tx *sql.Tx, newlyDone []uint64) error {
+	done := newRowBuffer(tx, `INSERT OR IGNORE INTO sweep_done (sweep_id, position) VALUES `, 2, 256)
+	defer done.close()
+	for _, pos := range newlyDone {
+		if w.above[pos] {
+			if err := done.add(ctx, w.sweepID, int64(pos)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := done.flush(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sweep_done WHERE sweep_id = ? AND position < ?`, w.sweepID, int64(w.below)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE sweeps SET resume_below = ? WHERE id = ?`, int64(w.below), w.sweepID)
+	return err
 }
 
 // rowBuffer accumulates rows for one table and inserts them perStmt at a

@@ -97,4 +97,30 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "\r\n2,,interrupted,") {
 		t.Errorf("sweeps after the kill:\n%s", out)
 	}
+
+	// --resume finishes the sweep without probing anything twice.
+	out, errOut, code := run(t, ctx, "sweep", "--db", db, "--resume", "2", "--rate", "0", "--timeout", "2s")
+	if code != 0 {
+		t.Fatalf("resume exit %d:\n%s%s", code, out, errOut)
+	}
+	done, err := d.FindSweep(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != store.StateComplete || done.Done() != 256 || done.ProbesTotal != 256 {
+		t.Errorf("resumed sweep: state %s, %d of %d probes; want complete, exactly 256", done.State, done.Done(), done.ProbesTotal)
+	}
+	var rows, endpoints int
+	if err := raw.QueryRow(`SELECT count(*), count(DISTINCT ip || ':' || port) FROM observations WHERE sweep_id = 2`).Scan(&rows, &endpoints); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(lab.Endpoints) || endpoints != len(lab.Endpoints) {
+		t.Errorf("resumed sweep has %d observations of %d endpoints, want each of the %d endpoints once", rows, endpoints, len(lab.Endpoints))
+	}
+	if _, errOut, code := run(t, ctx, "sweep", "--db", db, "--resume", "2"); code != exitUsage || !strings.Contains(errOut, "sweep 2 is complete") {
+		t.Errorf("resuming a complete sweep: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, ctx, "sweep", "--db", db, "--resume", "1", "--ports", "443"); code != exitUsage || !strings.Contains(errOut, "--ports cannot change it") {
+		t.Errorf("resume with --ports: exit %d %q", code, errOut)
+	}
 }

@@ -44,7 +44,8 @@ Examples:
    certsweep sweep --targets-file hosts.txt --exclude-file do-not-scan.txt
    grep -v '^#' inventory.txt | certsweep sweep --targets-file -
    certsweep sweep ldap.corp.example:636 [2001:db8::10]:8443
-   certsweep sweep --sni www.example.com 192.0.2.0/28`,
+   certsweep sweep --sni www.example.com 192.0.2.0/28
+   certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "`PORTS` to probe: list and ranges, e.g. 443,8443,9000-9010 (default: common TLS ports, see above)"},
@@ -61,8 +62,17 @@ Examples:
 			&cli.StringFlag{Name: "name", Usage: "a `LABEL` for the sweep, shown by certsweep sweeps"},
 			&cli.BoolFlag{Name: "allow-large-ipv6", Usage: "allow IPv6 prefixes and ranges larger than a /112"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output (the final summary is still printed)"},
+			&cli.Int64Flag{Name: "resume", Usage: "continue interrupted sweep `ID` with its own targets, ports, seed and options, probing nothing twice"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("resume") {
+				s, err := resumeSettingsFrom(c)
+				if err != nil {
+					return err
+				}
+				_, err = runSweep(c.Context, c.App.Writer, c.App.ErrWriter, s)
+				return err
+			}
 			s, err := sweepSettingsFrom(c)
 			if err != nil {
 				return err
@@ -86,6 +96,92 @@ type sweepSettings struct {
 	cfg            scanner.Config
 	quiet          bool
 	progressPeriod time.Duration // between plain log lines when not on a TTY
+	resume         *store.Sweep  // the interrupted sweep to continue, if any
+	allowLargeIPv6 bool
+}
+
+// resumeSettingsFrom rebuilds an interrupted sweep's settings from what the
+// database recorded: the same targets, ports, seed (so the same probe order)
+// and options. --rate, --concurrency, --per-host, the timeouts and --quiet
+// may be changed; targets and ports may not.
+func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
+	for _, f := range []string{"ports", "targets-file", "exclude", "exclude-file", "sni", "seed", "name", "allow-large-ipv6"} {
+		if c.IsSet(f) {
+			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
+		}
+	}
+	if c.Args().Present() {
+		return sweepSettings{}, usagef("--resume takes no targets: sweep %d keeps its own", c.Int64("resume"))
+	}
+	id := c.Int64("resume")
+	db, err := openDB(c.Context, c.String("db"), false)
+	if err != nil {
+		return sweepSettings{}, err
+	}
+	defer db.Close()
+	sw, err := db.FindSweep(c.Context, id)
+	if err != nil {
+		return sweepSettings{}, usageError(err, "certsweep sweeps lists the sweep IDs")
+	}
+	if sw.State != store.StateInterrupted {
+		return sweepSettings{}, usagef("sweep %d is %s; only an interrupted sweep can be resumed", id, sw.State)
+	}
+	s := sweepSettings{
+		dbPath: c.String("db"), name: sw.Name, quiet: c.Bool("quiet"), cfg: scanner.DefaultConfig(),
+		progressPeriod: 5 * time.Second, resume: &sw, tokens: sw.Targets, excludeTokens: sw.Excludes,
+		portsText: sw.Ports,
+	}
+	for _, tok := range sw.Targets {
+		in, err := scanner.ParseInput(tok, true)
+		if err != nil {
+			return s, failure(fmt.Errorf("sweep %d: stored target: %w", id, err), "")
+		}
+		s.inputs = append(s.inputs, in)
+	}
+	for _, tok := range sw.Excludes {
+		in, err := scanner.ParseInput(tok, true)
+		if err != nil {
+			return s, failure(fmt.Errorf("sweep %d: stored exclude: %w", id, err), "")
+		}
+		s.excludes = append(s.excludes, in)
+	}
+	if s.ports, err = scanner.ParsePorts(sw.Ports); err != nil {
+		return s, failure(fmt.Errorf("sweep %d: stored ports: %w", id, err), "")
+	}
+	cfg := &s.cfg
+	cfg.Seed = sw.Seed
+	num := func(flag, key string, def int) int {
+		if c.IsSet(flag) {
+			return c.Int(flag)
+		}
+		if v, ok := sw.Options[key].(float64); ok {
+			return int(v)
+		}
+		return def
+	}
+	dur := func(flag, key string, def time.Duration) time.Duration {
+		if c.IsSet(flag) {
+			return c.Duration(flag)
+		}
+		if v, ok := sw.Options[key].(string); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				return d
+			}
+		}
+		return def
+	}
+	cfg.Rate = num("rate", "rate", cfg.Rate)
+	cfg.Concurrency = num("concurrency", "concurrency", cfg.Concurrency)
+	cfg.PerHost = num("per-host", "per_host", cfg.PerHost)
+	cfg.Prober.ConnectTimeout = dur("connect-timeout", "connect_timeout", cfg.Prober.ConnectTimeout)
+	cfg.Prober.HandshakeTimeout = dur("timeout", "timeout", cfg.Prober.HandshakeTimeout)
+	if v, ok := sw.Options["sni"].(string); ok {
+		cfg.Prober.SNI = v
+	}
+	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 {
+		return s, usagef("--rate, --concurrency and --per-host must be positive")
+	}
+	return s, nil
 }
 
 func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
@@ -97,6 +193,7 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		progressPeriod: 5 * time.Second,
 	}
 	allowLarge := c.Bool("allow-large-ipv6")
+	s.allowLargeIPv6 = allowLarge
 
 	tokens := c.Args().Slice()
 	for _, f := range c.StringSlice("targets-file") {
@@ -261,29 +358,52 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	}
 	start := time.Now()
 	p := s.cfg.Prober
-	id, err := db.CreateSweep(ctx, store.Sweep{
-		Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
-		Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
-		Options: map[string]any{
-			"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
-			"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
-			"sni": p.SNI,
-		},
-	})
-	if err != nil {
-		return 0, failure(err, "")
+	var id int64
+	wopts := store.DefaultWriterOptions()
+	if s.resume != nil {
+		id = s.resume.ID
+		if plan.Len() != s.resume.ProbesTotal {
+			return id, failure(fmt.Errorf("sweep %d planned %d probes, its targets now give %d (a hostname resolves differently?)", id, s.resume.ProbesTotal, plan.Len()),
+				"start a new sweep instead")
+		}
+		if wopts.Resume, err = db.SweepProgress(ctx, id); err != nil {
+			return id, failure(err, "")
+		}
+		s.cfg.Skip = wopts.Resume.Skip
+		if err := db.ReopenSweep(ctx, id); err != nil {
+			return id, failure(err, "")
+		}
+	} else {
+		id, err = db.CreateSweep(ctx, store.Sweep{
+			Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
+			Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
+			Options: map[string]any{
+				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
+				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
+				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6,
+			},
+		})
+		if err != nil {
+			return 0, failure(err, "")
+		}
 	}
 	release, err := db.HoldSweep(id)
 	if err != nil {
 		return 0, failure(err, "check that the directory of --db is writable")
 	}
 	defer release()
-	if !s.quiet {
+	remaining := plan.Len()
+	if s.resume != nil {
+		remaining -= uint64(s.resume.Done())
+		if !s.quiet {
+			fmt.Fprintf(stderr, "certsweep: resuming sweep %d: %d of %d probes done\n", id, s.resume.Done(), plan.Len())
+		}
+	} else if !s.quiet {
 		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
 	}
 
-	w := db.NewWriter(id, store.DefaultWriterOptions())
-	prog := newProgress(stderr, plan.Len(), s.quiet, s.progressPeriod)
+	w := db.NewWriter(id, wopts)
+	prog := newProgress(stderr, remaining, s.quiet, s.progressPeriod)
 	prog.start()
 	sweepErr := scanner.Sweep(ctx, plan, s.cfg, func(ctx context.Context, pos uint64, r scanner.Result) error {
 		prog.record(r.Status)
@@ -304,7 +424,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 
 	sw, err := db.FindSweep(finCtx, id)
 	if err == nil {
-		printSummary(stdout, sw, time.Since(start))
+		printSummary(stdout, sw, time.Since(start), prog.done.Load())
 	}
 	switch {
 	case writeErr != nil:
@@ -319,10 +439,11 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	return id, nil
 }
 
-func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration) {
-	done := s.Done()
-	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, done, s.ProbesTotal,
-		elapsed.Round(100*time.Millisecond), float64(done)/max(elapsed.Seconds(), 1e-3))
+// printSummary reports a sweep's totals; the rate is of the probes this run
+// made (a resumed sweep's earlier probes are in the totals, not the rate).
+func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow uint64) {
+	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, s.Done(), s.ProbesTotal,
+		elapsed.Round(100*time.Millisecond), float64(probedNow)/max(elapsed.Seconds(), 1e-3))
 	var parts []string
 	for _, st := range scanner.Statuses {
 		parts = append(parts, fmt.Sprintf("%s %d", st, s.Stats[string(st)]))
