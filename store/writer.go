@@ -357,7 +357,7 @@ func (b *rowBuffer) close() {
 }
 
 type batchStmts struct {
-	certIns, certSeen, stats *sql.Stmt
+	certIns, certSeen, certID, stats *sql.Stmt
 }
 
 func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
@@ -372,8 +372,9 @@ func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
 		not_before, not_after, key_type, key_bits, signature_algorithm, is_ca, self_signed,
 		spki_sha256, parse_error, first_sweep_id, first_seen, last_seen)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (sha256) DO NOTHING RETURNING id`)
-	st.certSeen = prep(`UPDATE certificates SET last_seen = max(last_seen, ?1) WHERE sha256 = ?2 RETURNING id`)
+		ON CONFLICT (sha256) DO NOTHING`)
+	st.certSeen = prep(`UPDATE certificates SET last_seen = max(last_seen, ?1) WHERE sha256 = ?2`)
+	st.certID = prep(`SELECT id FROM certificates WHERE sha256 = ?`)
 	st.stats = prep(`INSERT INTO sweep_stats (sweep_id, status, count) VALUES (?, ?, ?)
 		ON CONFLICT (sweep_id, status) DO UPDATE SET count = count + excluded.count`)
 	if err := errors.Join(errs...); err != nil {
@@ -384,7 +385,7 @@ func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
 }
 
 func (st *batchStmts) close() {
-	for _, s := range []*sql.Stmt{st.certIns, st.certSeen, st.stats} {
+	for _, s := range []*sql.Stmt{st.certIns, st.certSeen, st.certID, st.stats} {
 		if s != nil {
 			s.Close()
 		}
@@ -402,17 +403,25 @@ func (st *batchStmts) storeCert(ctx context.Context, c scanner.Cert, sweepID int
 	if c.ParseError == "" {
 		spki = fmt.Sprintf("%x", c.SPKISHA256)
 	}
-	var id int64
-	err = st.certIns.QueryRowContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
+	// Exec, not INSERT ... RETURNING: a RETURNING row can come back from a
+	// statement that then fails (disk full), naming a row that never was.
+	res, err := st.certIns.ExecContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
 		string(sans), formatCertTime(c.NotBefore), formatCertTime(c.NotAfter), c.KeyType, c.KeyBits,
-		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at).Scan(&id)
-	if err == nil {
-		return id, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) { // no row: it was already stored
+		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at)
+	if err != nil {
 		return 0, false, err
 	}
-	err = st.certSeen.QueryRowContext(ctx, at, c.Fingerprint()).Scan(&id)
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, false, err
+	} else if n == 1 {
+		id, err := res.LastInsertId()
+		return id, true, err
+	}
+	if _, err := st.certSeen.ExecContext(ctx, at, c.Fingerprint()); err != nil {
+		return 0, false, err
+	}
+	var id int64
+	err = st.certID.QueryRowContext(ctx, c.Fingerprint()).Scan(&id)
 	return id, false, err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -122,5 +123,61 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	}
 	if _, errOut, code := run(t, ctx, "sweep", "--db", db, "--resume", "1", "--ports", "443"); code != exitUsage || !strings.Contains(errOut, "--ports cannot change it") {
 		t.Errorf("resume with --ports: exit %d %q", code, errOut)
+	}
+}
+
+// TestDiskFull runs a sweep whose files may not grow past a limit
+// (RLIMIT_FSIZE, as on a full disk: writes fail with EFBIG). The sweep must
+// fail with a message and exit 1, and the database must stay intact.
+func TestDiskFull(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh to set the file-size limit")
+	}
+	ctx := context.Background()
+	small := newLab(t, 13)
+	db := filepath.Join(t.TempDir(), "certs.db")
+	if out, errOut, code := run(t, ctx, "sweep", "--db", db, "--quiet", "--rate", "0", "--timeout", "1s", "--ports", fmt.Sprint(small.Port), small.Prefix.String()); code != 0 {
+		t.Fatalf("first sweep exit %d: %s %s", code, out, errOut)
+	}
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := newLab(t, 250)
+	limitKB := fi.Size()/1024 + 64 // room for a few batches, not for 250 new certificates
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(`ulimit -f %d && exec "$0" "$@"`, limitKB),
+		os.Args[0], "sweep", "--db", db, "--quiet", "--rate", "0", "--timeout", "1s", "--ports", fmt.Sprint(big.Port), big.Prefix.String())
+	cmd.Env = append(os.Environ(), "CERTSWEEP_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("sweep on a full disk: %v, want exit 1\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if !strings.Contains(string(out), "certsweep: sweep 2 stopped: recording results failed") {
+		t.Errorf("stderr does not say what failed:\n%s", out)
+	}
+
+	d, err := store.OpenExisting(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var check string
+	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check after a full disk = %q, %v", check, err)
+	}
+	first, err := d.FindSweep(ctx, 1)
+	if err != nil || first.State != store.StateComplete || first.Done() != 256 {
+		t.Errorf("earlier sweep after a full disk: %+v, %v", first, err)
+	}
+	failed, err := d.FindSweep(ctx, 2)
+	if err != nil || failed.State != store.StateInterrupted {
+		t.Errorf("failed sweep: %+v, %v; want interrupted", failed, err)
 	}
 }

@@ -428,7 +428,8 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	}
 	switch {
 	case writeErr != nil:
-		return id, failure(fmt.Errorf("sweep %d stopped: recording results failed: %w", id, writeErr), "results committed before the failure are kept")
+		return id, failure(fmt.Errorf("sweep %d stopped: recording results failed: %w", id, writeErr),
+			fmt.Sprintf("results committed before the failure are kept; fix the cause (disk space?) and run certsweep sweep --resume %d", id))
 	case errors.Is(sweepErr, context.Canceled):
 		return id, &cliError{code: exitInterrupted, err: fmt.Errorf("sweep %d interrupted; %d probe results were committed", id, sw.Done())}
 	case sweepErr != nil:
