@@ -92,3 +92,24 @@ func TestLockedDatabase(t *testing.T) {
 		t.Errorf("read during the lock: exit %d %q %q", code, out, errOut)
 	}
 }
+
+func TestDatabaseFromNewerCertsweep(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "certs.db")
+	if _, errOut, code := run(t, context.Background(), "track", "add", "--db", db, "--owner", "x", strings.Repeat("a", 64)); code != 0 {
+		t.Fatalf("setup: %s", errOut)
+	}
+	raw, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, args := range [][]string{{"certs", "--db", db}, {"sweep", "--db", db, "--ports", "1", "127.0.0.1"}} {
+		_, errOut, code := run(t, context.Background(), args...)
+		if code != exitFailure || !strings.Contains(errOut, "written by a newer certsweep") || !strings.Contains(errOut, "hint: upgrade certsweep") {
+			t.Errorf("%v on a newer database: exit %d, %q", args, code, errOut)
+		}
+	}
+}

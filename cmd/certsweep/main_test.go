@@ -260,6 +260,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"certs", "--db", newDB}, "no database at"},
 		{[]string{"certs", "--db", newDB, "--format", "xml"}, `unknown --format "xml"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"sweep", "--db", newDB, "127.0.0.1", "--ports", "443"}, `"--ports" after the targets is not read as a flag`},
 	}
 	for _, tc := range tests {
 		_, stderr, code := run(t, ctx, tc.args...)

@@ -207,6 +207,10 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return s, usageError(errors.New("no targets given"), "pass CIDRs, ranges, addresses or hostnames, or --targets-file FILE")
 	}
 	for _, tok := range tokens {
+		if strings.HasPrefix(tok, "-") {
+			return s, usageError(fmt.Errorf("%q after the targets is not read as a flag", tok),
+				"put flags before the targets: certsweep sweep [flags] TARGET...")
+		}
 		in, err := scanner.ParseInput(tok, allowLarge)
 		if err != nil {
 			return s, usageError(err, "")
