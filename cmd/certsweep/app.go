@@ -130,6 +130,21 @@ func openDB(ctx context.Context, path string, create bool) (*store.DB, error) {
 	return nil, failure(fmt.Errorf("open database %s: %w", path, err), "check that its directory exists and is writable, and that the disk is not full")
 }
 
+// oneArg returns the single positional argument of a command, or a usage
+// error that also catches flags written after it (urfave/cli v2 stops
+// reading flags at the first argument).
+func oneArg(c *cli.Context, what string) (string, error) {
+	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return "", usageError(fmt.Errorf("%q after %s is not read as a flag", a, what), "put flags before "+what)
+		}
+	}
+	if c.NArg() != 1 {
+		return "", usagef("%s needs exactly one %s", c.Command.FullName(), what)
+	}
+	return c.Args().First(), nil
+}
+
 // noArgs rejects stray positional arguments, which usually mean a flag was
 // mistyped.
 func noArgs(c *cli.Context) error {

@@ -261,6 +261,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"certs", "--db", newDB, "--format", "xml"}, `unknown --format "xml"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"sweep", "--db", newDB, "127.0.0.1", "--ports", "443"}, `"--ports" after the targets is not read as a flag`},
+		{[]string{"show", "abc", "--db", newDB}, `"--db" after FINGERPRINT is not read as a flag`},
+		{[]string{"track", "add", "--db", newDB, strings.Repeat("a", 64)}, "track add needs --owner"},
 	}
 	for _, tc := range tests {
 		_, stderr, code := run(t, ctx, tc.args...)

@@ -29,15 +29,16 @@ Examples:
    certsweep show 3f2a9c | openssl x509 -noout -text`,
 		Flags: []cli.Flag{dbFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("show needs exactly one FINGERPRINT (or unique prefix)")
+			arg, err := oneArg(c, "FINGERPRINT")
+			if err != nil {
+				return err
 			}
 			db, err := openDB(c.Context, c.String("db"), false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			cert, err := db.FindCertificate(c.Context, c.Args().First())
+			cert, err := db.FindCertificate(c.Context, arg)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				return &cliError{code: exitFailure, err: err, hint: "certsweep certs lists the fingerprints"}

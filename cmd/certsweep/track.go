@@ -18,7 +18,7 @@ func trackCommand() *cli.Command {
 	ownerFlags := func() []cli.Flag {
 		return []cli.Flag{
 			dbFlag(),
-			&cli.StringFlag{Name: "owner", Required: true, Usage: "who owns and renews it (team, person or mailbox)"},
+			&cli.StringFlag{Name: "owner", Usage: "who owns and renews it (team, person or mailbox); required"},
 			&cli.StringFlag{Name: "note", Usage: "free text, e.g. the service or ticket"},
 		}
 	}
@@ -49,10 +49,11 @@ Examples:
    certsweep track import --replace owners.csv   # update owners of existing entries`,
 				Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "replace", Usage: "update entries that already exist instead of failing"}},
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("track import needs exactly one FILE.csv")
+					file, err := oneArg(c, "FILE.csv")
+					if err != nil {
+						return err
 					}
-					entries, err := readTrackedCSV(c.Args().First(), c.App.Reader)
+					entries, err := readTrackedCSV(file, c.App.Reader)
 					if err != nil {
 						return err
 					}
@@ -81,15 +82,19 @@ Examples:
    certsweep track add 3f2a9c --owner web-team --note "www load balancer"`,
 				Flags: ownerFlags(),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("track add needs exactly one FINGERPRINT")
+					arg, err := oneArg(c, "FINGERPRINT")
+					if err != nil {
+						return err
+					}
+					if c.String("owner") == "" {
+						return usagef("track add needs --owner")
 					}
 					db, err := openDB(c.Context, c.String("db"), true)
 					if err != nil {
 						return err
 					}
 					defer db.Close()
-					fp, err := resolveFingerprint(c.Context, db, c.Args().First())
+					fp, err := resolveFingerprint(c.Context, db, arg)
 					if err != nil {
 						return err
 					}
@@ -113,15 +118,18 @@ Examples:
    certsweep track issuer 9d41e0 --owner pki-team`,
 				Flags: ownerFlags(),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("track issuer needs exactly one ISSUER-DN or CA fingerprint")
+					issuer, err := oneArg(c, "ISSUER-DN or CA fingerprint")
+					if err != nil {
+						return err
+					}
+					if c.String("owner") == "" {
+						return usagef("track issuer needs --owner")
 					}
 					db, err := openDB(c.Context, c.String("db"), true)
 					if err != nil {
 						return err
 					}
 					defer db.Close()
-					issuer := c.Args().First()
 					if ca, err := db.FindCertificate(c.Context, issuer); err == nil {
 						issuer = ca.Subject // a CA certificate: its subject is its certificates' issuer
 					}
@@ -142,15 +150,16 @@ Examples:
    certsweep track rm "CN=Corp Issuing CA 2,O=Corp"`,
 				Flags: []cli.Flag{dbFlag()},
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("track rm needs exactly one FINGERPRINT or ISSUER-DN")
+					key, err := oneArg(c, "FINGERPRINT or ISSUER-DN")
+					if err != nil {
+						return err
 					}
 					db, err := openDB(c.Context, c.String("db"), false)
 					if err != nil {
 						return err
 					}
 					defer db.Close()
-					if err := db.RemoveTracked(c.Context, c.Args().First()); err != nil {
+					if err := db.RemoveTracked(c.Context, key); err != nil {
 						if errors.Is(err, store.ErrNotFound) {
 							return &cliError{code: exitFailure, err: err, hint: "certsweep track list shows what is tracked"}
 						}
