@@ -145,6 +145,33 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	return c.Args().First(), nil
 }
 
+// listing wraps the action of a command that takes no arguments, a
+// --format and a --db to read: it validates the first two and opens the
+// third before calling fn, and closes the database after.
+func listing(fn func(c *cli.Context, db *store.DB, format string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
+		f, err := format(c)
+		if err != nil {
+			return err
+		}
+		return withDB(c, false, func(db *store.DB) error { return fn(c, db, f) })
+	}
+}
+
+// withDB opens --db (creating it only if create is set), calls fn with it
+// and closes it.
+func withDB(c *cli.Context, create bool, fn func(db *store.DB) error) error {
+	db, err := openDB(c.Context, c.String("db"), create)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
 // noArgs rejects stray positional arguments, which usually mean a flag was
 // mistyped.
 func noArgs(c *cli.Context) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -26,19 +27,7 @@ Examples:
 			&cli.Int64Flag{Name: "from", Usage: "older sweep `ID` (default: the second latest complete sweep)"},
 			&cli.Int64Flag{Name: "to", Usage: "newer sweep `ID` (default: the latest complete sweep)"},
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			f, err := format(c)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c.String("db"), false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		Action: listing(func(c *cli.Context, db *store.DB, f string) error {
 			ctx := c.Context
 			from, to := c.Int64("from"), c.Int64("to")
 			if from == 0 || to == 0 {
@@ -86,6 +75,6 @@ Examples:
 				}
 			}
 			return enc.Close()
-		},
+		}),
 	}
 }

@@ -23,19 +23,7 @@ Examples:
    certsweep sweeps --format json | jq 'select(.state != "complete")'
    certsweep sweeps --db /var/lib/certsweep/certs.db --format csv`,
 		Flags: []cli.Flag{dbFlag(), formatFlag()},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			f, err := format(c)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c.String("db"), false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		Action: listing(func(c *cli.Context, db *store.DB, f string) error {
 			cols := []string{"id", "name", "state", "started_at", "finished_at", "probes_total", "probes_done"}
 			for _, s := range scanner.Statuses {
 				cols = append(cols, string(s))
@@ -59,7 +47,7 @@ Examples:
 				}
 			}
 			return enc.Close()
-		},
+		}),
 	}
 }
 
@@ -78,19 +66,7 @@ Examples:
 			dbFlag(), formatFlag(),
 			&cli.Int64Flag{Name: "sweep", Usage: "only certificates seen in sweep `ID`"},
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			f, err := format(c)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c.String("db"), false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		Action: listing(func(c *cli.Context, db *store.DB, f string) error {
 			filter := store.CertFilter{SweepID: c.Int64("sweep")}
 			if c.IsSet("sweep") {
 				if _, err := db.FindSweep(c.Context, filter.SweepID); err != nil {
@@ -98,7 +74,7 @@ Examples:
 				}
 			}
 			return listCerts(c, f, db, filter)
-		},
+		}),
 	}
 }
 

@@ -175,16 +175,7 @@ Examples:
    certsweep track list
    certsweep track list --format csv > owners.csv   # re-importable with track import`,
 				Flags: []cli.Flag{dbFlag(), formatFlag()},
-				Action: func(c *cli.Context) error {
-					f, err := format(c)
-					if err != nil {
-						return err
-					}
-					db, err := openDB(c.Context, c.String("db"), false)
-					if err != nil {
-						return err
-					}
-					defer db.Close()
+				Action: listing(func(c *cli.Context, db *store.DB, f string) error {
 					enc, err := report.NewEncoder(c.App.Writer, f, []string{"sha256", "serial", "issuer", "owner", "note", "rule", "added_at"})
 					if err != nil {
 						return err
@@ -210,7 +201,7 @@ Examples:
 						}
 					}
 					return enc.Close()
-				},
+				}),
 			},
 		},
 	}
