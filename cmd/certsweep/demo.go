@@ -109,7 +109,7 @@ func demoFindings(c *cli.Context, db *store.DB, sweepID int64, lab *scannertest.
 	if err != nil {
 		return err
 	}
-	_, err = judge(c.Context, db, judgeSettings{sweepID: sweepID, policy: p}, func(ep store.Endpoint, fs []report.Finding) error {
+	err = judge(c.Context, db, judgeSettings{sweepID: sweepID, policy: p}, func(ep store.Endpoint, fs []report.Finding) error {
 		for _, f := range fs {
 			if f.Severity >= report.SeverityHigh {
 				if err := enc.Encode(f.Severity.String(), string(f.Kind), fmt.Sprintf("%s:%d", ep.IP, ep.Port), ep.Leaf.Subject, f.Detail); err != nil {

@@ -134,12 +134,12 @@ func pickSweep(ctx context.Context, db *store.DB, id int64) (int64, error) {
 }
 
 // judge streams the endpoints of a sweep through the evaluator and calls
-// each with the endpoint and its findings. It returns the highest severity.
-func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.Endpoint, []report.Finding) error) (report.Severity, error) {
+// each with the endpoint and its findings.
+func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.Endpoint, []report.Finding) error) error {
 	var known [][]byte
 	for c, err := range db.CACertificates(ctx) {
 		if err != nil {
-			return 0, failure(fmt.Errorf("read CA certificates: %w", err), "")
+			return failure(fmt.Errorf("read CA certificates: %w", err), "")
 		}
 		known = append(known, c.DER)
 	}
@@ -147,21 +147,19 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		return db.FindCertificate(ctx, fp)
 	}
 	ev := report.NewEvaluator(s.policy, certs, known)
-	highest := report.Severity(-1)
 	for ep, err := range db.Endpoints(ctx, s.sweepID) {
 		if err != nil {
-			return highest, failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
+			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
 		}
 		fs, err := ev.Evaluate(ctx, ep)
 		if err != nil {
-			return highest, failure(err, "")
+			return failure(err, "")
 		}
-		highest = max(highest, report.Highest(fs))
 		if err := each(ep, fs); err != nil {
-			return highest, err
+			return err
 		}
 	}
-	return highest, nil
+	return nil
 }
 
 // withOutput runs write against stdout, or against a temporary file renamed
@@ -186,6 +184,40 @@ func withOutput(stdout io.Writer, path string, write func(io.Writer) error) erro
 		return failure(fmt.Errorf("write %s: %w", path, err), "")
 	}
 	return nil
+}
+
+// writeJudged streams every endpoint of the chosen sweep through the
+// evaluator into an encoder with the given columns; rows encodes one
+// endpoint and returns the highest severity it listed, which --fail-on then
+// judges.
+func writeJudged(c *cli.Context, s judgeSettings, columns []string,
+	rows func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error)) error {
+	return withDB(c, false, func(db *store.DB) error {
+		var err error
+		if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
+			return err
+		}
+		listed := report.Severity(-1)
+		err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
+			enc, err := report.NewEncoder(w, s.format, columns)
+			if err != nil {
+				return err
+			}
+			err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
+				h, err := rows(enc, ep, fs)
+				listed = max(listed, h)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return enc.Close()
+		})
+		if err != nil {
+			return err
+		}
+		return failOn(s, listed)
+	})
 }
 
 func failOn(s judgeSettings, highest report.Severity) error {
@@ -217,32 +249,9 @@ Examples:
 			if err != nil {
 				return err
 			}
-			db, err := openDB(c.Context, c.String("db"), false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
-				return err
-			}
-			var highest report.Severity
-			err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
-				enc, err := report.NewEncoder(w, s.format, report.ReportColumns)
-				if err != nil {
-					return err
-				}
-				highest, err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
-					return enc.Encode(report.ReportRow(ep, fs, s.policy.Now)...)
-				})
-				if err != nil {
-					return err
-				}
-				return enc.Close()
+			return writeJudged(c, s, report.ReportColumns, func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error) {
+				return report.Highest(fs), enc.Encode(report.ReportRow(ep, fs, s.policy.Now)...)
 			})
-			if err != nil {
-				return err
-			}
-			return failOn(s, highest)
 		},
 	}
 }
@@ -292,42 +301,20 @@ Examples:
 			if err != nil {
 				return usageError(fmt.Errorf("--min-severity: %w", err), "")
 			}
-			db, err := openDB(c.Context, c.String("db"), false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
-				return err
-			}
 			// --fail-on looks at the findings listed, after the filters.
-			listed := report.Severity(-1)
-			err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
-				enc, err := report.NewEncoder(w, s.format, report.FindingColumns)
-				if err != nil {
-					return err
-				}
-				_, err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
-					for _, f := range fs {
-						if f.Severity < minSev || (len(want) > 0 && !slices.Contains(want, f.Kind)) {
-							continue
-						}
-						listed = max(listed, f.Severity)
-						if err := enc.Encode(report.FindingRow(ep, f)...); err != nil {
-							return err
-						}
+			return writeJudged(c, s, report.FindingColumns, func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error) {
+				listed := report.Severity(-1)
+				for _, f := range fs {
+					if f.Severity < minSev || (len(want) > 0 && !slices.Contains(want, f.Kind)) {
+						continue
 					}
-					return nil
-				})
-				if err != nil {
-					return err
+					listed = max(listed, f.Severity)
+					if err := enc.Encode(report.FindingRow(ep, f)...); err != nil {
+						return listed, err
+					}
 				}
-				return enc.Close()
+				return listed, nil
 			})
-			if err != nil {
-				return err
-			}
-			return failOn(s, listed)
 		},
 	}
 }
