@@ -63,7 +63,8 @@ func TestSweepRate(t *testing.T) {
 	// The limiter refills k = rate/100 tokens every k/rate seconds, so N
 	// attempts need at least (N-k)/rate seconds. A loaded machine can only
 	// make the sweep slower, so the upper bound on rate is a hard property;
-	// the lower bound is loose.
+	// the lower bound only catches a limiter that throttles far too hard
+	// (it is not a performance assertion: refused probes cost microseconds).
 	span := last.Sub(first).Seconds()
 	minSpan := float64(probes-rate/100-1) / rate
 	achieved := float64(len(starts)-1) / span
@@ -71,7 +72,7 @@ func TestSweepRate(t *testing.T) {
 	if span < minSpan*0.98 {
 		t.Errorf("%d attempts took %.2fs, want >= %.2fs at --rate %d (achieved %.0f/s)", len(starts), span, minSpan, rate, achieved)
 	}
-	if achieved < rate/3 {
+	if achieved < rate/10 {
 		t.Errorf("achieved %.0f attempts/s, want close to %d", achieved, rate)
 	}
 }
