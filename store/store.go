@@ -22,6 +22,10 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
+// busyTimeout is how long a statement waits for another writer's lock
+// before failing with "database is locked".
+const busyTimeout = 5 * time.Second
+
 // applicationID marks a SQLite file as a certsweep database ("CSWP").
 const applicationID = 0x43535750
 
@@ -65,13 +69,13 @@ func open(ctx context.Context, path string, create bool) (*DB, error) {
 	case fi.Size() > 0:
 		// Inspect read-only first: a file that is not ours must not be touched,
 		// and switching it to WAL would already modify it.
-		if err := identify(ctx, path); err != nil {
+		if err := retryBusy(ctx, func(ctx context.Context) error { return identify(ctx, path) }); err != nil {
 			return nil, err
 		}
 	}
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "5000")
+	q.Set("_busy_timeout", strconv.Itoa(int(busyTimeout/time.Millisecond)))
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL") // with WAL: durable at checkpoints, never corrupt
 	q.Set("_txlock", "immediate")   // writers take the lock up front: no upgrade deadlocks
@@ -80,11 +84,31 @@ func open(ctx context.Context, path string, create bool) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{sql: sdb, path: path}
-	if err := db.migrate(ctx); err != nil {
+	if err := retryBusy(ctx, db.migrate); err != nil {
 		sdb.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// retryBusy runs f again while it fails with SQLITE_BUSY, for up to the busy
+// timeout. SQLite answers BUSY at once, without waiting, when connections
+// race to switch a new file to WAL (waiting could deadlock), so certsweeps
+// started together on a new database need this; later opens pass first time.
+func retryBusy(ctx context.Context, f func(context.Context) error) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := f(ctx)
+		var serr sqlite3.Error
+		if !errors.As(err, &serr) || serr.Code != sqlite3.ErrBusy || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 func escapePath(p string) string {
@@ -94,19 +118,19 @@ func escapePath(p string) string {
 // identify checks, without writing, that path is an empty SQLite file or a
 // certsweep database no newer than this binary.
 func identify(ctx context.Context, path string) error {
-	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout=5000")
+	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout="+strconv.Itoa(int(busyTimeout/time.Millisecond)))
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
+	// One statement, so one snapshot: read separately, the three could
+	// straddle another certsweep's first migration (tables committed, but
+	// the application id read before), and a new database would look foreign.
 	var appID, version, tables int
-	err = sdb.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID)
-	if err == nil {
-		err = sdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
-	}
-	if err == nil {
-		err = sdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables)
-	}
+	err = sdb.QueryRowContext(ctx, `SELECT
+		(SELECT application_id FROM pragma_application_id()),
+		(SELECT user_version FROM pragma_user_version()),
+		(SELECT count(*) FROM sqlite_master)`).Scan(&appID, &version, &tables)
 	var serr sqlite3.Error
 	switch {
 	case errors.As(err, &serr) && (serr.Code == sqlite3.ErrNotADB || serr.Code == sqlite3.ErrCorrupt):

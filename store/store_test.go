@@ -101,6 +101,29 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Open(schema 999) = %v, want ErrSchemaTooNew", err)
 		}
 	})
+	t.Run("ConcurrentCreate", func(t *testing.T) {
+		// Several certsweeps creating one database at once (cron jobs that
+		// start together) must all succeed: none may see the others'
+		// half-made file as another application's.
+		for round := range 20 {
+			path := filepath.Join(t.TempDir(), "shared.db")
+			errs := make(chan error, 6)
+			for range cap(errs) {
+				go func() {
+					db, err := store.Open(ctx, path)
+					if err == nil {
+						err = db.Close()
+					}
+					errs <- err
+				}()
+			}
+			for range cap(errs) {
+				if err := <-errs; err != nil {
+					t.Fatalf("round %d: concurrent Open = %v", round, err)
+				}
+			}
+		}
+	})
 }
 
 func TestWriter_Batch(t *testing.T) {
