@@ -99,29 +99,3 @@ func BenchmarkSweepLoopback(b *testing.B) {
 	}
 	b.ReportMetric(float64(ok)/b.Elapsed().Seconds(), "handshakes/s")
 }
-
-// FuzzParseCert feeds arbitrary DER to the summariser: it must never panic
-// and must always keep the bytes and their fingerprint.
-func FuzzParseCert(f *testing.F) {
-	ca, err := scannertest.NewCA("fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
-	cert, err := ca.Leaf(scannertest.CertOptions{CommonName: "fuzz.test", DNSNames: []string{"fuzz.test"}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(cert.Certificate[0])
-	f.Add(ca.Root.DER)
-	f.Add(cert.Certificate[0][:len(cert.Certificate[0])/2])
-	f.Add([]byte{0x30, 0x82, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, der []byte) {
-		c := scanner.ParseCert(der)
-		if string(c.DER) != string(der) {
-			t.Errorf("ParseCert dropped or changed the DER")
-		}
-		if c.ParseError == "" && c.Fingerprint() == "" {
-			t.Errorf("ParseCert gave no fingerprint")
-		}
-	})
-}
