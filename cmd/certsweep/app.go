@@ -32,7 +32,7 @@ Examples:
    certsweep certs --format csv > certs.csv
    certsweep show 3f2a9c
    certsweep findings --min-severity high
-   certsweep report --format csv -O weekly.csv --fail-on critical
+   certsweep report --format csv -o weekly.csv --fail-on critical
    certsweep diff
    certsweep track import owners.csv
 
@@ -94,7 +94,6 @@ func dbFlag() cli.Flag {
 func formatFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:    "format",
-		Aliases: []string{"o"},
 		Usage:   "output `FORMAT`: table, csv (RFC 4180) or json (JSON Lines)",
 		Value:   "table",
 	}

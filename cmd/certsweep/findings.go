@@ -25,7 +25,7 @@ func findingFlags() []cli.Flag {
 	return []cli.Flag{
 		dbFlag(), formatFlag(),
 		&cli.Int64Flag{Name: "sweep", Usage: "judge sweep `ID` (default: the latest complete sweep)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "write to `FILE` (atomically, on success) instead of stdout"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o", "O"}, Usage: "write to `FILE` (atomically, on success) instead of stdout"},
 		&cli.StringFlag{Name: "expiring-within", Value: "30d", Usage: "`WINDOW` for expiring: days (30d or 30) or a Go duration (72h)"},
 		&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "RSA and DSA keys below this are weak-key"},
 		&cli.IntFlag{Name: "min-ec-bits", Value: 256, Usage: "EC keys below this are weak-key"},
@@ -237,9 +237,9 @@ findings is the ;-separated list of finding kinds, severity the highest of them.
 CSV is RFC 4180 with a header row; text cells cannot start a spreadsheet formula.
 
 Examples:
-   certsweep report --format csv -O certs.csv
+   certsweep report --format csv -o certs.csv
    certsweep report --sweep 12 --ca-bundle corp-roots.pem --format json
-   certsweep report --format csv --fail-on high -O weekly.csv || mail -s "certificates need work" pki@corp.example < weekly.csv`,
+   certsweep report --format csv --fail-on high -o weekly.csv || mail -s "certificates need work" pki@corp.example < weekly.csv`,
 		Flags: findingFlags(),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {

@@ -116,9 +116,14 @@ func TestReportAndFindingsOnLab(t *testing.T) {
 	}
 
 	// --fail-on: exit 3 at or above the threshold, 0 below it.
-	_, errOut, code = run(t, ctx, "report", "--db", db, "--no-system-roots", "--ca-bundle", bundle, "--fail-on", "critical", "-O", filepath.Join(t.TempDir(), "r.csv"))
+	// -o writes the file all the same: --fail-on only changes the status.
+	outFile := filepath.Join(t.TempDir(), "r.csv")
+	_, errOut, code = run(t, ctx, "report", "--db", db, "--no-system-roots", "--ca-bundle", bundle, "--format", "csv", "--fail-on", "critical", "-o", outFile)
 	if code != exitFindings || !strings.Contains(errOut, "at or above critical") {
 		t.Errorf("report --fail-on critical: exit %d (%s), want 3", code, errOut)
+	}
+	if b, err := os.ReadFile(outFile); err != nil || string(b) != out {
+		t.Errorf("report -o %s wrote %d bytes (%v), want the %d bytes report printed", outFile, len(b), err, len(out))
 	}
 	_, _, code = run(t, ctx, "findings", "--db", db, "--no-system-roots", "--ca-bundle", bundle, "--kind", "weak-key", "--fail-on", "critical")
 	if code != 0 {
