@@ -93,9 +93,9 @@ func dbFlag() cli.Flag {
 
 func formatFlag() cli.Flag {
 	return &cli.StringFlag{
-		Name:    "format",
-		Usage:   "output `FORMAT`: table, csv (RFC 4180) or json (JSON Lines)",
-		Value:   "table",
+		Name:  "format",
+		Usage: "output `FORMAT`: table, csv (RFC 4180) or json (JSON Lines)",
+		Value: "table",
 	}
 }
 
