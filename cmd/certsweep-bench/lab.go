@@ -67,7 +67,7 @@ func baseline(args []string) error {
 	var wg sync.WaitGroup
 	cfg := &tls.Config{InsecureSkipVerify: true}
 	if *classical {
-		cfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+		cfg.CurvePreferences = []tls.CurveID{tls.CurveP256, tls.X25519, tls.CurveP384, tls.CurveP521}
 	}
 	for range *conc {
 		wg.Add(1)
