@@ -91,7 +91,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
 		// server must support it (RFC 8446 §9.1), and zcrypto's X25519 goes
 		// through x/crypto's curve25519.X25519, which derives a public key it
 		// throws away on every call: four scalar multiplications a handshake
-		// instead of two (about 150 µs of CPU here; BENCHMARKS.md).
+		// instead of two (90-150 µs of CPU a handshake here; BENCHMARKS.md).
 		CurvePreferences: []tls.CurveID{tls.CurveP256, tls.X25519, tls.CurveP384, tls.CurveP521},
 	})
 	err = tc.HandshakeContext(ctx)
