@@ -3,6 +3,7 @@ package scanner_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"testing"
@@ -31,8 +32,8 @@ func TestHostileEndpoints(t *testing.T) {
 			t.Errorf("the presented DER was not kept (chain of %d)", len(r.Chain))
 			return
 		}
-		if r.Chain[0].Fingerprint() == "" {
-			t.Errorf("no fingerprint for the presented DER")
+		if r.Chain[0].SHA256 != sha256.Sum256(ep.Presents[0]) {
+			t.Errorf("fingerprint %s is not the SHA-256 of the presented DER", r.Chain[0].Fingerprint())
 		}
 	}
 	parseFailed := func(t *testing.T, r scanner.Result, ep *scannertest.Endpoint) {
