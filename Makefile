@@ -39,13 +39,15 @@ demo: build
 	./$(BIN) demo
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a real campaign).
+# Minimising a new input is capped at 10s: the default 60s stalls a target
+# (0 execs/s) on every long input it finds.
 # New crashers land in testdata/fuzz/ and then run as regression tests in
 # `make test`.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME) ./scanner
-	$(GO) test -run '^$$' -fuzz '^FuzzParsePorts$$' -fuzztime $(FUZZTIME) ./scanner
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCert$$' -fuzztime $(FUZZTIME) ./scanner
-	$(GO) test -run '^$$' -fuzz '^FuzzEncoders$$' -fuzztime $(FUZZTIME) ./report
+	$(GO) test -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePorts$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCert$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
+	$(GO) test -run '^$$' -fuzz '^FuzzEncoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./report
 
 clean:
 	rm -rf bin certsweep-demo.db certsweep-demo.db-wal certsweep-demo.db-shm
