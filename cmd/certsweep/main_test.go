@@ -208,7 +208,21 @@ func TestSweepInterrupted(t *testing.T) {
 	lab := newLab(t, 20)
 	db := filepath.Join(t.TempDir(), "certs.db")
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(700*time.Millisecond, cancel)
+	// Cancel once the first batch is committed, not after a fixed delay: on
+	// a loaded machine the sweep may not have probed anything by then.
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+			time.Sleep(50 * time.Millisecond)
+			if d, err := store.OpenExisting(ctx, db); err == nil {
+				sw, err := d.FindSweep(ctx, 1)
+				d.Close()
+				if err == nil && sw.Done() > 0 {
+					return
+				}
+			}
+		}
+	}()
 	// 20 probes a second over 256 addresses: cancelled long before the end.
 	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--ports", fmt.Sprint(lab.Port),
 		"--rate", "20", "--quiet", lab.Prefix.String())
