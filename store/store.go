@@ -22,9 +22,12 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// busyTimeout is how long a statement waits for another writer's lock
-// before failing with "database is locked".
-const busyTimeout = 5 * time.Second
+// busyTimeoutMS is how long, in milliseconds, a statement waits for another
+// writer's lock before failing with "database is locked".
+const (
+	busyTimeoutMS = 5000
+	busyTimeout   = busyTimeoutMS * time.Millisecond
+)
 
 // applicationID marks a SQLite file as a certsweep database ("CSWP").
 const applicationID = 0x43535750
@@ -75,7 +78,7 @@ func open(ctx context.Context, path string, create bool) (*DB, error) {
 	}
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", strconv.Itoa(int(busyTimeout/time.Millisecond)))
+	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMS))
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL") // with WAL: durable at checkpoints, never corrupt
 	q.Set("_txlock", "immediate")   // writers take the lock up front: no upgrade deadlocks
@@ -118,7 +121,7 @@ func escapePath(p string) string {
 // identify checks, without writing, that path is an empty SQLite file or a
 // certsweep database no newer than this binary.
 func identify(ctx context.Context, path string) error {
-	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout="+strconv.Itoa(int(busyTimeout/time.Millisecond)))
+	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout="+strconv.Itoa(busyTimeoutMS))
 	if err != nil {
 		return err
 	}
