@@ -69,15 +69,7 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("only %d results were committed before the deadline", committed)
 	}
 
-	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	var check string
-	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check after SIGKILL = %q, %v", check, err)
-	}
+	raw := openIntact(t, db, "SIGKILL")
 	after, err := d.FindSweep(ctx, 1)
 	if err != nil || after.State != store.StateComplete || after.Done() != before.Done() || after.NewCerts != before.NewCerts {
 		t.Errorf("earlier sweep changed by the crash: %+v (was %+v), %v", after, before, err)
@@ -163,15 +155,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	var check string
-	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check after a full disk = %q, %v", check, err)
-	}
+	openIntact(t, db, "a full disk")
 	first, err := d.FindSweep(ctx, 1)
 	if err != nil || first.State != store.StateComplete || first.Done() != 256 {
 		t.Errorf("earlier sweep after a full disk: %+v, %v", first, err)
@@ -180,4 +164,20 @@ func TestDiskFull(t *testing.T) {
 	if err != nil || failed.State != store.StateInterrupted {
 		t.Errorf("failed sweep: %+v, %v; want interrupted", failed, err)
 	}
+}
+
+// openIntact opens db read-only, beside certsweep's own store, and fails the
+// test unless SQLite's integrity check passes after the named event.
+func openIntact(t *testing.T, db, after string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	var check string
+	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check after %s = %q, %v", after, check, err)
+	}
+	return raw
 }
