@@ -61,6 +61,7 @@ const (
 	KindLint             Kind = "lint"
 	KindUntracked        Kind = "untracked"
 	KindNew              Kind = "new"
+	KindCoverageDrop     Kind = "coverage-drop" // of a sweep, not of an endpoint
 )
 
 // KindInfo documents a finding kind.
@@ -74,6 +75,7 @@ type KindInfo struct {
 // the order reports list them.
 var Kinds = []KindInfo{
 	{KindExpired, SeverityCritical, "clients refuse the endpoint now; an outage in progress"},
+	{KindCoverageDrop, SeverityCritical, "the sweep reached no TLS endpoint, or under half of the previous sweep of its name: the scanner lost its network, and this report cannot be trusted"},
 	{KindExpiring, SeverityHigh, "expires within the --expiring-within window (default 30 days): renew before it becomes an outage"},
 	{KindWeakKey, SeverityHigh, "RSA/DSA under 2048 bits or EC under 256 bits can be factored or is refused by modern clients"},
 	{KindWeakSignature, SeverityHigh, "MD5/SHA-1 (or worse) signatures can be forged; clients refuse them"},

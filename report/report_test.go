@@ -2,12 +2,9 @@ package report_test
 
 import (
 	"bytes"
-	"errors"
 	"flag"
-	"iter"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -90,71 +87,5 @@ func TestReportGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, "report."+format+".golden", buf.Bytes())
-	}
-}
-
-func states(es ...store.EndpointState) iter.Seq2[store.EndpointState, error] {
-	return func(yield func(store.EndpointState, error) bool) {
-		for _, e := range es {
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
-}
-
-func TestDiffEndpoints(t *testing.T) {
-	ep := func(ip string, port int, sni, leaf string) store.EndpointState {
-		return store.EndpointState{IP: ip, Port: port, SNI: sni, LeafSHA256: leaf}
-	}
-	prev := states(
-		ep("10.0.0.1", 443, "", "aa"),
-		ep("10.0.0.1", 8443, "", "bb"), // gone
-		ep("10.0.0.2", 443, "", "cc"),  // rotated
-		ep("10.0.0.2", 443, "x.test", "cc"),
-		ep("10.0.0.9", 636, "", "dd"), // gone, at the end
-	)
-	cur := states(
-		ep("10.0.0.0", 443, "", "ee"), // new, at the start
-		ep("10.0.0.1", 443, "", "aa"),
-		ep("10.0.0.2", 443, "", "ff"),
-		ep("10.0.0.2", 443, "x.test", "cc"),
-		ep("10.0.0.3", 443, "", "gg"), // new
-	)
-	var got []string
-	err := report.DiffEndpoints(prev, cur, func(c report.Change) error {
-		s := string(c.Kind) + " "
-		if c.Before != nil {
-			s += c.Before.IP + "/" + c.Before.LeafSHA256
-		}
-		s += "->"
-		if c.After != nil {
-			s += c.After.IP + "/" + c.After.LeafSHA256
-		}
-		got = append(got, s)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"endpoint-appeared ->10.0.0.0/ee",
-		"endpoint-disappeared 10.0.0.1/bb->",
-		"certificate-changed 10.0.0.2/cc->10.0.0.2/ff",
-		"endpoint-appeared ->10.0.0.3/gg",
-		"endpoint-disappeared 10.0.0.9/dd->",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("DiffEndpoints:\n got  %q\n want %q", got, want)
-	}
-
-	boom := errors.New("read failed")
-	failing := func(yield func(store.EndpointState, error) bool) {
-		if yield(ep("10.0.0.1", 443, "", "aa"), nil) {
-			yield(store.EndpointState{}, boom)
-		}
-	}
-	if err := report.DiffEndpoints(failing, states(), func(report.Change) error { return nil }); !errors.Is(err, boom) {
-		t.Errorf("DiffEndpoints with a failing stream = %v, want its error", err)
 	}
 }

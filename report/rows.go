@@ -11,9 +11,11 @@ import (
 
 // ReportColumns is the documented, stable column order of `certsweep
 // report`: one row per endpoint and the certificate it presented.
+// Columns added later go at the end, so spreadsheets built on the old
+// order keep working.
 var ReportColumns = []string{"ip", "port", "sni", "sha256", "subject", "issuer", "serial",
 	"not_before", "not_after", "days_left", "key", "signature_algorithm", "findings", "severity",
-	"owner", "first_seen", "last_seen"}
+	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source"}
 
 // ReportRow renders an endpoint and its findings in ReportColumns order.
 func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
@@ -38,26 +40,34 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 	}
 	return []any{ep.IP, ep.Port, ep.SNI, c.Fingerprint(), c.Subject, c.Issuer, c.Serial,
 		c.NotBefore, c.NotAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
-		severity, ep.Owner, c.FirstSeen, c.LastSeen}
+		severity, ep.Owner, c.FirstSeen, c.LastSeen, ep.TLSVersion, ep.CipherSuite, c.SANs,
+		ep.OwnerNote, ep.OwnerVia}
 }
 
 // FindingColumns is the column order of `certsweep findings`.
 var FindingColumns = []string{"severity", "kind", "ip", "port", "sni", "sha256", "subject",
 	"not_after", "owner", "detail"}
 
-// FindingRow renders one finding of an endpoint in FindingColumns order.
+// FindingRow renders one finding of an endpoint in FindingColumns order. A
+// finding about a whole sweep (coverage-drop) has a zero endpoint and
+// leaves the endpoint columns empty.
 func FindingRow(ep store.Endpoint, f Finding) []any {
+	if ep.IP == "" {
+		return []any{f.Severity.String(), string(f.Kind), "", nil, "", "", "", nil, "", f.Detail}
+	}
 	return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, ep.Leaf.Fingerprint(),
 		ep.Leaf.Subject, ep.Leaf.NotAfter, ep.Owner, f.Detail}
 }
 
-// DaysLeft is whole days from now until t, negative once t has passed
-// (expired two hours ago is day -1, not day 0).
+// DaysLeft is whole days from now until t: 30 for 30 days and some hours
+// left; -5 for a certificate that expired 5 days and some hours ago, as
+// the expired finding says; -1, never 0, within a day after expiry, so
+// that "negative" always means "expired".
 func DaysLeft(now, t time.Time) int {
 	d := t.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
+	days := int(d / (24 * time.Hour)) // truncates toward zero
+	if d < 0 && days == 0 {
+		days = -1
 	}
 	return days
 }

@@ -10,7 +10,9 @@ import (
 // characters (ANSI escape sequences start with ESC), invalid UTF-8 and
 // bidirectional overrides, which can make text display as something else,
 // are shown as Go-style escapes (\x1b, \u202e) instead of being interpreted.
-// A backslash is doubled so that escaped output is unambiguous.
+// A backslash is left alone: distinguished names already use it for their
+// own escapes (CN=Acme\, Inc), and doubling it made every subject in a
+// table differ from the same subject in JSON. Inertness does not need it.
 func Terminal(s string) string { return escape(s, "") }
 
 // cellText is Terminal for a CSV cell: newlines and tabs stay (RFC 4180
@@ -28,8 +30,6 @@ func escape(s, keep string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
 		case (r == '\n' || r == '\t') && strings.ContainsRune(keep, r):
 			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
@@ -46,7 +46,7 @@ func escape(s, keep string) string {
 
 func isPlain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
 			return false
 		}
 	}

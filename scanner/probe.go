@@ -76,6 +76,8 @@ func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
 	sni := t.SNI
 	if p.SNI != "" {
 		sni = p.SNI
+		// Record the name actually sent: hostname checks judge against it.
+		r.Target.SNI = sni
 	}
 	tc := tls.Client(conn, &tls.Config{
 		ServerName:         sni,

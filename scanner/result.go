@@ -33,7 +33,7 @@ var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, Sta
 // Result is the outcome of one probe. Failures are results too: a probe
 // never returns a Go error.
 type Result struct {
-	Target      Target
+	Target      Target // as probed: Target.SNI is the server name sent, if any
 	Start, End  time.Time
 	Status      Status
 	Connected   bool   // the TCP connection was established

@@ -23,7 +23,9 @@ type Endpoint struct {
 	CipherSuite string
 	Chain       []string // fingerprints as presented, leaf first
 	Leaf        Certificate
-	Owner       string // "" when untracked: a shadow certificate
+	// Owner, OwnerNote and OwnerVia are the endpoint's owner as the caller
+	// resolved it (store does not judge ownership); "" for a shadow certificate.
+	Owner, OwnerNote, OwnerVia string
 }
 
 // Endpoints yields, ordered by ip, port and sni, every endpoint of the sweep
@@ -35,76 +37,24 @@ func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, 
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
-		` + ownerExpr + `, ` + cols + `
+		` + cols + `
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.id`
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
-		var at, chain, owner sql.NullString
+		var at, chain sql.NullString
 		leafDest, finish := certDest(&e.Leaf)
 		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &at, &e.Status, &e.TLSVersion,
-			&e.CipherSuite, &chain, &owner}, leafDest...)
+			&e.CipherSuite, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err
 		}
-		e.ObservedAt, e.Owner = parseTime(at), owner.String
+		e.ObservedAt = parseTime(at)
 		if chain.String != "" {
 			e.Chain = strings.Split(chain.String, ",")
 		}
 		return e, finish()
 	}, q, sweepID)
-}
-
-// EndpointState is an endpoint and its leaf certificate (if any) in one
-// sweep, for comparing sweeps.
-type EndpointState struct {
-	IP         string
-	Port       int
-	SNI        string
-	Status     string
-	LeafSHA256 string // "" if the endpoint presented no certificate
-	Subject    string
-	NotAfter   time.Time
-}
-
-// Key orders endpoints the way EndpointStates yields them.
-func (e EndpointState) Key() (string, int, string) { return e.IP, e.Port, e.SNI }
-
-// EndpointStates yields every endpoint that answered in the sweep, ordered
-// by ip, port and sni (byte order, as Go compares strings). An endpoint
-// probed twice (a resumed sweep) is yielded once, with its latest state.
-func (db *DB) EndpointStates(ctx context.Context, sweepID int64) iter.Seq2[EndpointState, error] {
-	return query(ctx, db, func(r rowScanner) (EndpointState, error) {
-		var e EndpointState
-		var leaf, subject, notAfter sql.NullString
-		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Status, &leaf, &subject, &notAfter)
-		e.LeafSHA256, e.Subject, e.NotAfter = leaf.String, subject.String, parseTime(notAfter)
-		return e, err
-	}, `SELECT o.ip, o.port, o.sni, o.status, c.sha256, c.subject, c.not_after
-		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
-		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
-			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni)
-		ORDER BY o.ip, o.port, o.sni`, sweepID)
-}
-
-// certificatesOnlyIn yields the certificates matching a condition, by fingerprint.
-func (db *DB) certificatesOnlyIn(ctx context.Context, q string, args ...any) iter.Seq2[Certificate, error] {
-	return query(ctx, db, scanCert, `SELECT `+certColumns+` FROM certificates c WHERE `+q+` ORDER BY c.sha256`, args...)
-}
-
-const inSweep = `c.id IN (SELECT oc.cert_id FROM observation_chain oc
-	JOIN observations o ON o.id = oc.observation_id WHERE o.sweep_id = ?)`
-
-// GoneCertificates yields certificates presented in sweep from but nowhere
-// in sweep to.
-func (db *DB) GoneCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
-	return db.certificatesOnlyIn(ctx, inSweep+` AND NOT `+inSweep, from, to)
-}
-
-// NewCertificates yields certificates presented in sweep to that no sweep up
-// to and including from had seen.
-func (db *DB) NewCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
-	return db.certificatesOnlyIn(ctx, inSweep+` AND c.first_sweep_id > ?`, to, from)
 }
 
 // CACertificates yields every stored CA certificate, with DER: the known

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -82,7 +83,7 @@ func open(ctx context.Context, path string, create bool) (*DB, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL") // with WAL: durable at checkpoints, never corrupt
 	q.Set("_txlock", "immediate")   // writers take the lock up front: no upgrade deadlocks
-	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	sdb, err := sql.Open(driverName(), "file:"+escapePath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func escapePath(p string) string {
 // identify checks, without writing, that path is an empty SQLite file or a
 // certsweep database no newer than this binary.
 func identify(ctx context.Context, path string) error {
-	sdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?mode=ro&_busy_timeout="+strconv.Itoa(busyTimeoutMS))
+	sdb, err := sql.Open(driverName(), "file:"+escapePath(path)+"?mode=ro&_busy_timeout="+strconv.Itoa(busyTimeoutMS))
 	if err != nil {
 		return err
 	}
@@ -211,6 +212,22 @@ func (db *DB) migrateOne(ctx context.Context, names []string) (done bool, err er
 	return false, nil
 }
 
+// driver is the name certsweep's SQLite driver is registered under: go-sqlite3
+// with certsweep's SQL functions (ip_key, see diff.go) on every connection.
+const driver = "sqlite3_certsweep"
+
+var registerDriver sync.Once
+
+// driverName registers the driver, once, and returns its name.
+func driverName() string {
+	registerDriver.Do(func() {
+		sql.Register(driver, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+			return conn.RegisterFunc("ip_key", IPKey, true)
+		}})
+	})
+	return driver
+}
+
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
 
@@ -248,4 +265,10 @@ func parseTime(s sql.NullString) time.Time {
 		t, _ = time.Parse(time.RFC3339Nano, s.String)
 	}
 	return t.UTC()
+}
+
+// SQLiteVersion is the version of the SQLite library compiled in.
+func SQLiteVersion() string {
+	v, _, _ := sqlite3.Version()
+	return v
 }

@@ -220,9 +220,22 @@ func scanSweep(r rowScanner) (Sweep, error) {
 // than handed to the driver: go-sqlite3 starts a goroutine for every row
 // of a query whose context can be cancelled, which halves report speed.
 func query[T any](ctx context.Context, db *DB, scan func(rowScanner) (T, error), q string, args ...any) iter.Seq2[T, error] {
+	return queryOn(ctx, db.sql, scan, q, args...)
+}
+
+// queryTx is query inside a transaction.
+func queryTx[T any](ctx context.Context, tx *sql.Tx, scan func(rowScanner) (T, error), q string, args ...any) iter.Seq2[T, error] {
+	return queryOn(ctx, tx, scan, q, args...)
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func queryOn[T any](ctx context.Context, on queryer, scan func(rowScanner) (T, error), q string, args ...any) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		rows, err := db.sql.QueryContext(context.WithoutCancel(ctx), q, args...)
+		rows, err := on.QueryContext(context.WithoutCancel(ctx), q, args...)
 		if err != nil {
 			yield(zero, err)
 			return
@@ -242,4 +255,29 @@ func query[T any](ctx context.Context, db *DB, scan func(rowScanner) (T, error),
 			yield(zero, err)
 		}
 	}
+}
+
+// EndpointsReached counts the endpoints (ip, port, sni) of a sweep that
+// presented a certificate.
+func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error) {
+	var n int64
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni
+		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL)`, sweepID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
+	}
+	return n, nil
+}
+
+// PreviousComplete returns the latest complete sweep before sweep id that
+// has the same name, or ErrNotFound.
+func (db *DB) PreviousComplete(ctx context.Context, id int64) (Sweep, error) {
+	row := db.sql.QueryRowContext(ctx, `SELECT `+sweepColumns+` FROM sweeps s
+		WHERE s.state = ?1 AND s.id < ?2 AND s.name = (SELECT name FROM sweeps WHERE id = ?2)
+		ORDER BY s.id DESC LIMIT 1`, StateComplete, id)
+	s, err := scanSweep(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("no complete sweep before %d with its name: %w", id, ErrNotFound)
+	}
+	return s, err
 }

@@ -51,6 +51,7 @@ observed is kept).`,
 			sweepCommand(),
 			sweepsCommand(),
 			certsCommand(),
+			endpointsCommand(),
 			showCommand(),
 			findingsCommand(),
 			reportCommand(),
@@ -58,7 +59,13 @@ observed is kept).`,
 			trackCommand(),
 			demoCommand(),
 		},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version of certsweep, zcrypto and SQLite"},
+		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return printVersion(c.App.Writer)
+			}
 			if c.Args().Present() {
 				return usageError(fmt.Errorf("unknown command %q", c.Args().First()), "run certsweep --help for the commands")
 			}
@@ -75,11 +82,19 @@ observed is kept).`,
 }
 
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	name := "certsweep"
-	if c.Command != nil && c.Command.Name != "" {
-		name += " " + c.Command.Name
+	return usageError(err, "see "+commandPath(c)+" --help")
+}
+
+// commandPath is the command being run as the user typed it, e.g.
+// "certsweep track rule" (urfave/cli's FullName omits the parents).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
 	}
-	return usageError(err, "see "+name+" --help")
+	return strings.Join(append([]string{c.App.Name}, names...), " ")
 }
 
 func dbFlag() cli.Flag {
@@ -129,15 +144,9 @@ func openDB(ctx context.Context, path string, create bool) (*store.DB, error) {
 	return nil, failure(fmt.Errorf("open database %s: %w", path, err), "check that its directory exists and is writable, and that the disk is not full")
 }
 
-// oneArg returns the single positional argument of a command, or a usage
-// error that also catches flags written after it (urfave/cli v2 stops
-// reading flags at the first argument).
+// oneArg returns the single positional argument of a command. Flags may
+// come before or after it (normalizeArgs).
 func oneArg(c *cli.Context, what string) (string, error) {
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") && a != "-" {
-			return "", usageError(fmt.Errorf("%q after %s is not read as a flag", a, what), "put flags before "+what)
-		}
-	}
 	if c.NArg() != 1 {
 		return "", usagef("%s needs exactly one %s", c.Command.FullName(), what)
 	}

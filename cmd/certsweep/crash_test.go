@@ -87,7 +87,7 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("observations of the killed sweep: %d, %v", obs, err)
 	}
 	out, _, code := run(t, ctx, "sweeps", "--db", db, "--format", "csv")
-	if code != 0 || !strings.Contains(out, "\r\n2,,interrupted,") {
+	if code != 0 || !strings.Contains(out, "\r\n2,"+lab.Prefix.String()+" ports "+port+",interrupted,") {
 		t.Errorf("sweeps after the kill:\n%s", out)
 	}
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,11 +149,17 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 	certs := func(ctx context.Context, fp string) (store.Certificate, error) {
 		return db.FindCertificate(ctx, fp)
 	}
+	owners, err := loadOwners(ctx, db)
+	if err != nil {
+		return err
+	}
 	ev := report.NewEvaluator(s.policy, certs, known)
 	for ep, err := range db.Endpoints(ctx, s.sweepID) {
 		if err != nil {
 			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
 		}
+		ow := owners.Of(ep)
+		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
 		fs, err := ev.Evaluate(ctx, ep)
 		if err != nil {
 			return failure(err, "")
@@ -162,13 +171,51 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 	return nil
 }
 
+// loadOwners reads the tracked inventory and owner rules.
+func loadOwners(ctx context.Context, db *store.DB) (*report.Owners, error) {
+	owners, err := report.LoadOwners(db.TrackedEntries(ctx), db.OwnerRules(ctx))
+	if err != nil {
+		return nil, failure(err, "")
+	}
+	return owners, nil
+}
+
+// coverage checks whether a sweep reached enough endpoints to be judged:
+// none at all, or fewer than half of the previous complete sweep of the
+// same name, means the scanner lost its network (or a firewall changed),
+// not that the certificates went away. It returns a warning, or "".
+func coverage(ctx context.Context, db *store.DB, sweepID int64) (string, error) {
+	n, err := db.EndpointsReached(ctx, sweepID)
+	if err != nil {
+		return "", failure(err, "")
+	}
+	prev, err := db.PreviousComplete(ctx, sweepID)
+	var before int64
+	switch {
+	case err == nil:
+		if before, err = db.EndpointsReached(ctx, prev.ID); err != nil {
+			return "", failure(err, "")
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return "", failure(err, "")
+	}
+	switch {
+	case n == 0:
+		return fmt.Sprintf("sweep %d reached no TLS endpoint; check routing, firewalls and the port list before trusting this report", sweepID), nil
+	case before > 0 && n*2 < before:
+		return fmt.Sprintf("sweep %d reached %d TLS endpoints, fewer than half of the %d that sweep %d of the same name reached; check routing, firewalls and the port list before trusting this report",
+			sweepID, n, before, prev.ID), nil
+	}
+	return "", nil
+}
+
 // withOutput runs write against stdout, or against a temporary file renamed
 // to path once write succeeds, so a failed report never leaves half a file.
 func withOutput(stdout io.Writer, path string, write func(io.Writer) error) error {
 	if path == "" || path == "-" {
 		return write(stdout)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	f, err := createBeside(path)
 	if err != nil {
 		return failure(fmt.Errorf("create %s: %w", path, err), "")
 	}
@@ -186,22 +233,65 @@ func withOutput(stdout io.Writer, path string, write func(io.Writer) error) erro
 	return nil
 }
 
+// createBeside creates a new temporary file in path's directory with the
+// mode a plain create of path would give: the existing file's mode, or
+// 0666 less the umask (os.CreateTemp's 0600 would hide a report from the
+// people it is for).
+func createBeside(path string) (*os.File, error) {
+	mode := os.FileMode(0o666)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	for range 100 {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.%d.tmp", base, rand.Uint32()))
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err == nil && mode != 0o666 {
+			err = f.Chmod(mode) // keep the old file's mode exactly, umask aside
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("no free temporary name in %s", dir)
+}
+
 // writeJudged streams every endpoint of the chosen sweep through the
 // evaluator into an encoder with the given columns; rows encodes one
 // endpoint and returns the highest severity it listed, which --fail-on then
 // judges.
+//
+// A sweep that reached too little (see coverage) is warned about on stderr
+// and counts as a critical coverage-drop finding for --fail-on, whatever
+// the filters; sweepRow, if not nil, also lists it.
 func writeJudged(c *cli.Context, s judgeSettings, columns []string,
-	rows func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error)) error {
+	rows func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error),
+	sweepRow func(enc report.Encoder, f report.Finding) error) error {
 	return withDB(c, false, func(db *store.DB) error {
 		var err error
 		if s.sweepID, err = pickSweep(c.Context, db, s.sweepID); err != nil {
 			return err
 		}
+		warning, err := coverage(c.Context, db, s.sweepID)
+		if err != nil {
+			return err
+		}
 		listed := report.Severity(-1)
+		if warning != "" {
+			fmt.Fprintf(c.App.ErrWriter, "certsweep: warning: %s\n", warning)
+			listed = report.KindSeverity(report.KindCoverageDrop)
+		}
 		err = withOutput(c.App.Writer, s.output, func(w io.Writer) error {
 			enc, err := report.NewEncoder(w, s.format, columns)
 			if err != nil {
 				return err
+			}
+			if warning != "" && sweepRow != nil {
+				f := report.Finding{Kind: report.KindCoverageDrop, Severity: report.KindSeverity(report.KindCoverageDrop), Detail: warning}
+				if err := sweepRow(enc, f); err != nil {
+					return err
+				}
 			}
 			err = judge(c.Context, db, s, func(ep store.Endpoint, fs []report.Finding) error {
 				h, err := rows(enc, ep, fs)
@@ -251,7 +341,7 @@ Examples:
 			}
 			return writeJudged(c, s, report.ReportColumns, func(enc report.Encoder, ep store.Endpoint, fs []report.Finding) (report.Severity, error) {
 				return report.Highest(fs), enc.Encode(report.ReportRow(ep, fs, s.policy.Now)...)
-			})
+			}, nil)
 		},
 	}
 }
@@ -314,6 +404,8 @@ Examples:
 					}
 				}
 				return listed, nil
+			}, func(enc report.Encoder, f report.Finding) error {
+				return enc.Encode(report.FindingRow(store.Endpoint{}, f)...)
 			})
 		},
 	}

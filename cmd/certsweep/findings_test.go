@@ -224,22 +224,25 @@ func TestDiffOfChangingLab(t *testing.T) {
 	for _, m := range jsonLines(t, out) {
 		got = append(got, fmt.Sprintf("%s %s %s>%s", m["change"], m["ip"], short(m["old_sha256"]), short(m["new_sha256"])))
 	}
-	slices.Sort(got)
 	newLeaf, addedLeaf := fingerprint(newCert.Certificate[0]), fingerprint(addedCert.Certificate[0])
+	// One row per change, endpoint rows first in address order: the rotation
+	// is one row (its old and new leaf are not listed again as gone and
+	// new), the gone endpoint carries its last leaf, and the root, which only
+	// the gone full-chain endpoint sent, is the one certificate gone.
 	want := []string{
 		fmt.Sprintf("certificate-changed %s %s>%s", rotated.Server.Addr.Addr(), short(oldLeaf), short(newLeaf)),
-		fmt.Sprintf("certificate-gone  %s>", short(goneLeaf)),
-		fmt.Sprintf("certificate-gone  %s>", short(oldLeaf)),
-		// The root was only ever sent by the full-chain endpoint, now gone.
-		fmt.Sprintf("certificate-gone  %s>", short(fingerprint(lab.CA.Root.DER))),
-		fmt.Sprintf("certificate-new  >%s", short(addedLeaf)),
-		fmt.Sprintf("certificate-new  >%s", short(newLeaf)),
-		fmt.Sprintf("endpoint-appeared %s >%s", addedAddr.Addr(), short(addedLeaf)),
-		fmt.Sprintf("endpoint-disappeared %s %s>", gone.Server.Addr.Addr(), short(goneLeaf)),
+		fmt.Sprintf("endpoint-gone %s %s>", gone.Server.Addr.Addr(), short(goneLeaf)),
+		fmt.Sprintf("endpoint-new %s >%s", addedAddr.Addr(), short(addedLeaf)),
+		fmt.Sprintf("certificate-gone %s %s>", gone.Server.Addr.Addr(), short(fingerprint(lab.CA.Root.DER))),
 	}
-	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("diff:\n got  %q\n want %q", got, want)
+	}
+	// Unchanged: the 11 other endpoints, including the stalling and the
+	// SNI-only ones, which answer without presenting a leaf both times.
+	if !strings.Contains(errOut, "certsweep: diff sweep 1 → 2 (") ||
+		!strings.Contains(errOut, "): 1 certificate-changed, 1 endpoint-gone, 1 endpoint-new, 0 certificate-new, 1 certificate-gone; 11 unchanged") {
+		t.Errorf("diff summary on stderr = %q", errOut)
 	}
 }
 
@@ -268,16 +271,27 @@ func TestTrackCommands(t *testing.T) {
 	if _, errOut, code := run(t, ctx, "track", "import", "--db", db, csvFile); code != 0 {
 		t.Fatalf("track import exit %d: %s", code, errOut)
 	}
-	// Importing the same rows again fails as a whole unless --replace.
-	if _, errOut, code := run(t, ctx, "track", "import", "--db", db, csvFile); code != exitUsage || !strings.Contains(errOut, "already tracked") {
-		t.Errorf("duplicate import: exit %d %q, want 2 and 'already tracked'", code, errOut)
+	// The same rows again change nothing; another owner for them fails the
+	// whole import unless --replace.
+	if _, errOut, code := run(t, ctx, "track", "import", "--db", db, csvFile); code != 0 {
+		t.Errorf("re-import of the same owners: exit %d %q", code, errOut)
+	}
+	other := filepath.Join(t.TempDir(), "other.csv")
+	if err := os.WriteFile(other, []byte("serial,issuer,owner\n0A:1B,\"CN = Other CA\",web-team\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := run(t, ctx, "track", "import", "--db", db, other); code != exitUsage || !strings.Contains(errOut, "already tracked") {
+		t.Errorf("import of another owner: exit %d %q, want 2 and 'already tracked'", code, errOut)
+	}
+	if _, errOut, code := run(t, ctx, "track", "import", "--replace", "--db", db, other); code != 0 {
+		t.Errorf("import --replace: exit %d %q", code, errOut)
 	}
 	out, _, code := run(t, ctx, "track", "list", "--db", db, "--format", "csv")
 	rows := csvRows(t, out)
 	if code != 0 || len(rows) != 3 {
 		t.Fatalf("track list = %d rows (exit %d):\n%s", len(rows), code, out)
 	}
-	if rows[0]["owner"] != "'=ops" || rows[1]["serial"] != "0a1b" || rows[2]["rule"] != "issuer" {
+	if rows[0]["owner"] != "'=ops" || rows[1]["serial"] != "0a1b" || rows[1]["owner"] != "web-team" || rows[2]["type"] != "rule" || rows[2]["issuer"] != "CN=Corp CA" {
 		t.Errorf("track list rows = %v", rows)
 	}
 	if _, _, code := run(t, ctx, "track", "rm", "--db", db, fp); code != 0 {

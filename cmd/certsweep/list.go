@@ -104,7 +104,7 @@ func listCerts(c *cli.Context, f string, db *store.DB, filter store.CertFilter) 
 		}
 		var daysLeft any
 		if !cert.NotAfter.IsZero() {
-			daysLeft = daysUntil(now, cert.NotAfter)
+			daysLeft = report.DaysLeft(now, cert.NotAfter)
 		}
 		if f == "table" {
 			subject := cert.Subject
@@ -125,14 +125,4 @@ func listCerts(c *cli.Context, f string, db *store.DB, filter store.CertFilter) 
 		}
 	}
 	return enc.Close()
-}
-
-// daysUntil is whole days from now until t, negative once t has passed.
-func daysUntil(now, t time.Time) int {
-	d := t.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days-- // expired 2h ago is day -1, not day 0
-	}
-	return days
 }

@@ -19,7 +19,8 @@ func main() {
 	// goroutine starts, never in a library.
 	asn1.AllowPermissiveParsing = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	app := newApp(os.Stdout, os.Stderr)
+	err := app.RunContext(ctx, normalizeArgs(app, os.Args))
 	stop()
 	os.Exit(exitStatus(os.Stderr, err))
 }

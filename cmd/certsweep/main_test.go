@@ -26,7 +26,8 @@ import (
 func run(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := newApp(&out, &errOut).RunContext(ctx, append([]string{"certsweep"}, args...))
+	app := newApp(&out, &errOut)
+	err := app.RunContext(ctx, normalizeArgs(app, append([]string{"certsweep"}, args...)))
 	code = exitStatus(&errOut, err)
 	return out.String(), errOut.String(), code
 }
@@ -64,7 +65,7 @@ func TestSweepLab(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "certs.db")
 	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--ports", fmt.Sprint(lab.Port),
 		// Generous timeout: under -race on 2 cores a handshake can take 100x longer.
-		"--rate", "0", "--concurrency", "16", "--timeout", "5s", "--quiet", "--name", "lab", lab.Prefix.String())
+		"--rate", "0", "--concurrency", "16", "--timeout", "5s", "--name", "lab", lab.Prefix.String())
 	if code != 0 {
 		t.Fatalf("sweep exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -274,8 +275,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"certs", "--db", newDB}, "no database at"},
 		{[]string{"certs", "--db", newDB, "--format", "xml"}, `unknown --format "xml"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"sweep", "--db", newDB, "127.0.0.1", "--ports", "443"}, `"--ports" after the targets is not read as a flag`},
-		{[]string{"show", "abc", "--db", newDB}, `"--db" after FINGERPRINT is not read as a flag`},
+		// Flags after positional arguments are read like any other.
+		{[]string{"sweep", "127.0.0.1", "--ports", "443,70000", "--db", newDB}, `port "70000" out of range 1-65535`},
+		{[]string{"show", "abc", "--db", newDB}, `no database at ` + newDB},
+		{[]string{"track", "add", strings.Repeat("a", 64), "--bogus", "--db", newDB}, "flag provided but not defined: -bogus"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus\nhint: see certsweep --help\n"},
+		{[]string{"sweep", "--bogus"}, "hint: see certsweep sweep --help\n"},
+		{[]string{"track", "rule", "--bogus"}, "hint: see certsweep track rule --help\n"},
 		{[]string{"track", "add", "--db", newDB, strings.Repeat("a", 64)}, "track add needs --owner"},
 	}
 	for _, tc := range tests {
@@ -310,7 +316,7 @@ func TestTargetsFileAndStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "certs.db")
-	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--quiet", "--rate", "0", "--timeout", "5s",
+	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--rate", "0", "--timeout", "5s",
 		"--ports", fmt.Sprint(lab.Port), "--targets-file", file, "--exclude-file", excl)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
@@ -346,7 +352,7 @@ func TestSweepIPv6Loopback(t *testing.T) {
 	}
 	t.Cleanup(s.Close)
 	db := filepath.Join(t.TempDir(), "certs.db")
-	stdout, stderr, code := run(t, context.Background(), "sweep", "--db", db, "--quiet",
+	stdout, stderr, code := run(t, context.Background(), "sweep", "--db", db,
 		"--ports", fmt.Sprint(s.Addr.Port()), "::1/128")
 	if code != 0 || !strings.Contains(stdout, "ok 1,") {
 		t.Fatalf("sweep ::1 exit %d:\n%s%s", code, stdout, stderr)
@@ -377,7 +383,7 @@ func TestSweepHostileLab(t *testing.T) {
 	}
 	t.Cleanup(lab.Close)
 	db := filepath.Join(t.TempDir(), "certs.db")
-	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--quiet", "--rate", "0", "--timeout", "2s",
+	stdout, stderr, code := run(t, ctx, "sweep", "--db", db, "--rate", "0", "--timeout", "2s",
 		"--ports", fmt.Sprint(lab.Port), lab.Prefix.String())
 	if code != 0 || !strings.Contains(stdout, "256 of 256 probes") {
 		t.Fatalf("sweep exit %d:\n%s%s", code, stdout, stderr)

@@ -74,6 +74,18 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 	field("SPKI SHA-256", fmt.Sprintf("%x", cert.SPKISHA256))
 	field("First seen", cert.FirstSeen)
 	field("Last seen", cert.LastSeen)
+	owners, err := loadOwners(c.Context, db)
+	if err != nil {
+		return err
+	}
+	if ow, ok := owners.OfCert(cert); ok {
+		field("Owner", fmt.Sprintf("%s (%s)", ow.Name, ow.Via))
+		if ow.Note != "" {
+			field("Note", ow.Note)
+		}
+	} else {
+		field("Owner", "none of its own (owner rules may cover its endpoints; see certsweep report)")
+	}
 	fmt.Fprintln(w, "Seen at (newest first):")
 	n := 0
 	for s, err := range db.Sightings(c.Context, cert.SHA256) {

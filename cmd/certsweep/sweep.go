@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/certsweep/certsweep/report"
 	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/store"
 	"github.com/urfave/cli/v2"
@@ -59,9 +62,10 @@ Examples:
 			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
 			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "TLS handshake timeout, after connecting"},
 			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
-			&cli.StringFlag{Name: "name", Usage: "a `LABEL` for the sweep, shown by certsweep sweeps"},
+			&cli.StringFlag{Name: "name", Usage: "the sweep's `NAME`: diff compares sweeps of one name (default: derived from the targets and ports)"},
+			&cli.BoolFlag{Name: "allow-empty", Usage: "exit 0 even when no TLS endpoint answered (default: exit 4)"},
 			&cli.BoolFlag{Name: "allow-large-ipv6", Usage: "allow IPv6 prefixes and ranges larger than a /112"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output (the final summary is still printed)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success (warnings and errors still go to stderr)"},
 			&cli.Int64Flag{Name: "resume", Usage: "continue interrupted sweep `ID` with its own targets, ports, seed and options, probing nothing twice"},
 		},
 		Action: func(c *cli.Context) error {
@@ -98,6 +102,7 @@ type sweepSettings struct {
 	progressPeriod time.Duration // between plain log lines when not on a TTY
 	resume         *store.Sweep  // the interrupted sweep to continue, if any
 	allowLargeIPv6 bool
+	allowEmpty     bool // a sweep that reached no TLS endpoint is not an error
 }
 
 // resumeSettingsFrom rebuilds an interrupted sweep's settings from what the
@@ -127,7 +132,7 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return sweepSettings{}, usagef("sweep %d is %s; only an interrupted sweep can be resumed", id, sw.State)
 	}
 	s := sweepSettings{
-		dbPath: c.String("db"), name: sw.Name, quiet: c.Bool("quiet"), cfg: scanner.DefaultConfig(),
+		dbPath: c.String("db"), name: sw.Name, quiet: c.Bool("quiet"), allowEmpty: c.Bool("allow-empty"), cfg: scanner.DefaultConfig(),
 		progressPeriod: 5 * time.Second, resume: &sw, tokens: sw.Targets, excludeTokens: sw.Excludes,
 		portsText: sw.Ports,
 	}
@@ -189,13 +194,17 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		dbPath:         c.String("db"),
 		name:           c.String("name"),
 		quiet:          c.Bool("quiet"),
+		allowEmpty:     c.Bool("allow-empty"),
 		cfg:            scanner.DefaultConfig(),
 		progressPeriod: 5 * time.Second,
 	}
 	allowLarge := c.Bool("allow-large-ipv6")
 	s.allowLargeIPv6 = allowLarge
 
-	tokens := c.Args().Slice()
+	var tokens []string
+	for _, a := range c.Args().Slice() {
+		tokens = append(tokens, splitList(a)...) // "10.0.0.0/24,10.0.1.0/24", as --exclude takes
+	}
 	for _, f := range c.StringSlice("targets-file") {
 		lines, err := readListFile(f, c.App.Reader)
 		if err != nil {
@@ -207,10 +216,6 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return s, usageError(errors.New("no targets given"), "pass CIDRs, ranges, addresses or hostnames, or --targets-file FILE")
 	}
 	for _, tok := range tokens {
-		if strings.HasPrefix(tok, "-") {
-			return s, usageError(fmt.Errorf("%q after the targets is not read as a flag", tok),
-				"put flags before the targets: certsweep sweep [flags] TARGET...")
-		}
 		in, err := scanner.ParseInput(tok, allowLarge)
 		if err != nil {
 			return s, usageError(err, "")
@@ -251,6 +256,9 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		}
 		s.ports, s.portsText = ports, p
 	}
+	if s.name == "" {
+		s.name = defaultSweepName(s.tokens, s.excludeTokens, s.ports, c.IsSet("ports"))
+	}
 
 	cfg := &s.cfg
 	cfg.Rate, cfg.Concurrency, cfg.PerHost = c.Int("rate"), c.Int("concurrency"), c.Int("per-host")
@@ -284,6 +292,64 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	return s, nil
 }
 
+// defaultSweepName names a sweep after what it probes, so that next week's
+// sweep of the same targets and ports gets the same name and `diff`
+// compares it with this one. Order and duplicates of the targets do not
+// matter; a long list is shortened and made unique with a hash of it.
+func defaultSweepName(targets, excludes []string, ports []uint16, portsGiven bool) string {
+	canon := func(toks []string) []string {
+		return slices.Compact(slices.Sorted(slices.Values(toks)))
+	}
+	t, x := canon(targets), canon(excludes)
+	portText := "default ports"
+	if portsGiven {
+		portText = "ports " + portRanges(ports)
+	}
+	full := strings.Join(t, ",")
+	if len(x) > 0 {
+		full += " excluding " + strings.Join(x, ",")
+	}
+	full += " " + portText
+	const maxName = 72
+	if len(full) <= maxName {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	short := t[0]
+	if len(t) > 1 {
+		short += fmt.Sprintf(" +%d more", len(t)-1)
+	}
+	if len(x) > 0 {
+		short += fmt.Sprintf(" excluding %d", len(x))
+	}
+	if len(portText) > 32 {
+		portText = fmt.Sprintf("%d ports", len(ports))
+	}
+	return fmt.Sprintf("%s %s #%x", short, portText, sum[:4])
+}
+
+// portRanges writes sorted ports with runs collapsed: 443,8443,9000-9010.
+func portRanges(ports []uint16) string {
+	p := slices.Compact(slices.Sorted(slices.Values(ports)))
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		j := i
+		for j+1 < len(p) && p[j+1] == p[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", p[i], p[j])
+		} else {
+			fmt.Fprint(&b, p[i])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
 // readListFile reads one token per line, skipping blanks and # comments.
 // "-" reads stdin.
 func readListFile(path string, stdin io.Reader) ([]string, error) {
@@ -303,7 +369,7 @@ func readListFile(path string, stdin io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		text, _, _ := strings.Cut(sc.Text(), "#")
-		for _, tok := range strings.Fields(text) {
+		for _, tok := range strings.Fields(strings.ReplaceAll(text, ",", " ")) {
 			out = append(out, tok)
 		}
 	}
@@ -426,34 +492,63 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	defer cancel()
 	finErr := db.FinishSweep(finCtx, id, state, time.Now())
 
-	sw, err := db.FindSweep(finCtx, id)
-	if err == nil {
-		printSummary(stdout, sw, time.Since(start), prog.done.Load())
+	var inherited []store.Inheritance
+	if writeErr == nil {
+		inherited, err = inheritOwners(finCtx, db, id)
+		if err != nil {
+			fmt.Fprintf(stderr, "certsweep: warning: carrying owners over to renewed certificates: %v\n", err)
+		}
 	}
+	var reached int64
+	if writeErr == nil && finErr == nil {
+		reached, finErr = db.EndpointsReached(finCtx, id)
+	}
+	sw, findErr := db.FindSweep(finCtx, id)
+	var result error
 	switch {
 	case writeErr != nil:
-		return id, failure(fmt.Errorf("sweep %d stopped: recording results failed: %w", id, writeErr),
+		result = failure(fmt.Errorf("sweep %d stopped: recording results failed: %w", id, writeErr),
 			fmt.Sprintf("results committed before the failure are kept; fix the cause (disk space?) and run certsweep sweep --resume %d", id))
 	case errors.Is(sweepErr, context.Canceled):
-		return id, &cliError{code: exitInterrupted, err: fmt.Errorf("sweep %d interrupted; %d probe results were committed", id, sw.Done())}
+		result = &cliError{code: exitInterrupted, err: fmt.Errorf("sweep %d interrupted; %d probe results were committed", id, sw.Done())}
 	case sweepErr != nil:
-		return id, failure(fmt.Errorf("sweep %d: %w", id, sweepErr), "")
+		result = failure(fmt.Errorf("sweep %d: %w", id, sweepErr), "")
 	case finErr != nil:
-		return id, failure(finErr, "")
+		result = failure(finErr, "")
+	case reached == 0 && !s.allowEmpty:
+		result = &cliError{code: exitEmpty, err: fmt.Errorf("sweep %d reached no TLS endpoint: %s", id, outcomeText(sw)),
+			hint: "check the routing and firewalls between this host and the targets, and the --ports list; --allow-empty accepts an empty sweep"}
 	}
-	return id, nil
+	if findErr == nil && (!s.quiet || result != nil) {
+		printSummary(stdout, sw, time.Since(start), prog.done.Load(), reached, len(inherited))
+	}
+	return id, result
 }
+
+// exitEmpty is the status of a sweep that reached no TLS endpoint: a
+// scanner that lost its network must turn cron red, not report "all clear".
+const exitEmpty = 4
 
 // printSummary reports a sweep's totals; the rate is of the probes this run
 // made (a resumed sweep's earlier probes are in the totals, not the rate).
-func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow uint64) {
+func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow uint64, reached int64, inherited int) {
 	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, s.Done(), s.ProbesTotal,
 		elapsed.Round(100*time.Millisecond), float64(probedNow)/max(elapsed.Seconds(), 1e-3))
+	fmt.Fprintf(w, "  name: %s\n", report.Terminal(s.Name))
+	fmt.Fprintf(w, "  targets: %s; ports: %s\n", strings.Join(s.Targets, " "), s.Ports)
+	fmt.Fprintf(w, "  outcomes: %s\n", outcomeText(s))
+	fmt.Fprintf(w, "  TLS endpoints: %d; new certificates: %d", reached, s.NewCerts)
+	if inherited > 0 {
+		fmt.Fprintf(w, "; owners carried over to %d renewed certificates", inherited)
+	}
+	fmt.Fprintln(w)
+}
+
+// outcomeText lists a sweep's outcome counts, e.g. "ok 3, refused 250, ...".
+func outcomeText(s store.Sweep) string {
 	var parts []string
 	for _, st := range scanner.Statuses {
 		parts = append(parts, fmt.Sprintf("%s %d", st, s.Stats[string(st)]))
 	}
-	fmt.Fprintf(w, "  targets: %s; ports: %s\n", strings.Join(s.Targets, " "), s.Ports)
-	fmt.Fprintf(w, "  outcomes: %s\n", strings.Join(parts, ", "))
-	fmt.Fprintf(w, "  new certificates: %d\n", s.NewCerts)
+	return strings.Join(parts, ", ")
 }

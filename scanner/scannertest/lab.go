@@ -51,12 +51,7 @@ const SNIOnlyName = "app.lab.test"
 // 127.x.y.0/24 subnet. The first endpoints cycle through DemoKinds.
 // Close it to stop every listener.
 func NewLab(n int) (*Lab, error) {
-	return NewLabOf(n, func(i int) string {
-		if i < len(DemoKinds) {
-			return DemoKinds[i]
-		}
-		return "valid"
-	})
+	return NewLabOf(n, demoKind)
 }
 
 // BenchKinds alternates valid ECDSA P-256 and RSA-2048 endpoints, for
@@ -70,27 +65,18 @@ func NewLabOf(n int, kind func(i int) string) (*Lab, error) {
 	if n < 1 || n > 65000 {
 		return nil, fmt.Errorf("lab size %d: want 1-65000 endpoints", n)
 	}
-	ca, err := NewCA("certsweep lab")
-	if err != nil {
-		return nil, err
-	}
 	var lastErr error
-	var rsaKey crypto.Signer
-	for i := range n {
-		if kind(i) == "valid-rsa" {
-			if rsaKey, err = rsa.GenerateKey(cryptorand.Reader, 2048); err != nil {
-				return nil, err
-			}
-			break
-		}
-	}
 	for range 20 {
-		l := &Lab{CA: ca, kind: kind, rsaKey: rsaKey}
-		err := l.start(n)
+		// Random subnets let parallel tests and a running demo coexist.
+		a, b := rand.IntN(254)+1, rand.IntN(256)
+		prefix := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, byte(a), byte(b), 0}), 24)
+		if n > 253 {
+			prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, byte(a), 0, 0}), 16)
+		}
+		l, err := newLabAt(prefix, 0, n, kind)
 		if err == nil {
 			return l, nil
 		}
-		l.Close()
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, err
 		}
@@ -99,28 +85,86 @@ func NewLabOf(n int, kind func(i int) string) (*Lab, error) {
 	return nil, fmt.Errorf("no free loopback subnet for the lab: %w", lastErr)
 }
 
-func (l *Lab) start(n int) error {
-	// Random subnets let parallel tests and a running demo coexist.
-	a, b := rand.IntN(254)+1, rand.IntN(256)
-	base := netip.AddrFrom4([4]byte{127, byte(a), byte(b), 0})
-	l.Prefix = netip.PrefixFrom(base, 24)
-	if n > 253 {
-		base = netip.AddrFrom4([4]byte{127, byte(a), 0, 0})
-		l.Prefix = netip.PrefixFrom(base, 16)
+// NewLabAt starts n endpoints, the first cycling through DemoKinds as in
+// NewLab, on the first n host addresses of prefix (prefix.Addr()+1 onwards),
+// all on port (0 picks a free port). prefix must be an IPv4 subnet of
+// 127.0.0.0/8, without host bits, with room for n hosts besides its network
+// and broadcast addresses. Unlike NewLab it does not retry elsewhere: when an
+// address is taken, the error satisfies errors.Is(err, syscall.EADDRINUSE).
+//
+// Every call issues a new CA and new certificates with new keys, so two labs
+// started one after the other at the same prefix and port present the same
+// endpoints with renewed certificates.
+func NewLabAt(prefix netip.Prefix, port uint16, n int) (*Lab, error) {
+	if err := CheckLabPrefix(prefix, n); err != nil {
+		return nil, err
 	}
-	addr := base
+	return newLabAt(prefix, port, n, demoKind)
+}
+
+// CheckLabPrefix reports why prefix cannot hold a lab of n endpoints, or nil.
+func CheckLabPrefix(prefix netip.Prefix, n int) error {
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	switch {
+	case n < 1 || n > 65000:
+		return fmt.Errorf("lab size %d: want 1-65000 endpoints", n)
+	case !prefix.IsValid() || !prefix.Addr().Is4() || prefix.Bits() < loopback.Bits() || !loopback.Contains(prefix.Addr()):
+		return fmt.Errorf("lab subnet %s: not an IPv4 subnet of 127.0.0.0/8 (a lab only binds loopback)", prefix)
+	case prefix != prefix.Masked():
+		return fmt.Errorf("lab subnet %s: host bits set (the subnet is %s)", prefix, prefix.Masked())
+	case LabCapacity(prefix) < n:
+		return fmt.Errorf("lab subnet %s: room for %d endpoints, not %d", prefix, LabCapacity(prefix), n)
+	}
+	return nil
+}
+
+// LabCapacity is how many endpoints a lab on prefix can hold: its addresses
+// less the network and broadcast addresses, at most 65000.
+func LabCapacity(prefix netip.Prefix) int {
+	host := prefix.Addr().BitLen() - prefix.Bits()
+	if host >= 17 {
+		return 65000
+	}
+	return max(0, min(65000, 1<<host-2))
+}
+
+func demoKind(i int) string {
+	if i < len(DemoKinds) {
+		return DemoKinds[i]
+	}
+	return "valid"
+}
+
+// newLabAt issues a new CA and starts the lab; on failure every listener
+// already started is closed.
+func newLabAt(prefix netip.Prefix, port uint16, n int, kind func(i int) string) (*Lab, error) {
+	ca, err := NewCA("certsweep lab")
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{CA: ca, kind: kind, Prefix: prefix, Port: port}
+	for i := range n {
+		if kind(i) == "valid-rsa" {
+			if l.rsaKey, err = rsa.GenerateKey(cryptorand.Reader, 2048); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	addr := prefix.Addr()
 	for i := range n {
 		addr = addr.Next()
 		ep, err := l.endpoint(i, addr)
 		if err != nil {
-			return err
+			l.Close()
+			return nil, err
 		}
 		if i == 0 {
 			l.Port = ep.Server.Addr.Port()
 		}
 		l.Endpoints = append(l.Endpoints, ep)
 	}
-	return nil
+	return l, nil
 }
 
 func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {

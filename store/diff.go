@@ -1,0 +1,159 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// IPKey is the sort key of an address as stored (text): one byte for the
+// family (4, 6) and the address bytes, then the IPv6 zone if any. Comparing
+// keys byte by byte (SQLite's memcmp order for blobs) orders addresses as
+// netip.Addr.Compare does: IPv4 before IPv6, numerically within a family, so
+// 10.0.0.9 sorts before 10.0.0.10. Text that is not an address gets family 0
+// and its own bytes, so it sorts first, in byte order. It is registered as
+// the deterministic SQL function ip_key(text) on every connection.
+func IPKey(ip string) []byte {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return append([]byte{0}, ip...)
+	}
+	var key []byte
+	if a.Is4() {
+		b := a.As4()
+		key = append([]byte{4}, b[:]...)
+	} else {
+		b := a.As16()
+		key = append([]byte{6}, b[:]...)
+	}
+	return append(key, a.Zone()...)
+}
+
+// CompareIP orders stored addresses as ORDER BY ip_key(ip) does.
+func CompareIP(a, b string) int {
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	if errA == nil && errB == nil {
+		return pa.Compare(pb)
+	}
+	return bytes.Compare(IPKey(a), IPKey(b))
+}
+
+// EndpointState is an endpoint and its leaf certificate (if any) in one
+// sweep, for comparing sweeps.
+type EndpointState struct {
+	IP         string
+	Addr       netip.Addr // IP parsed; invalid if the stored text is not an address
+	Port       int
+	SNI        string
+	Status     string
+	LeafSHA256 string // "" if the endpoint presented no certificate
+	Subject    string
+	NotAfter   time.Time
+}
+
+// CompareEndpoints orders endpoint states as EndpointStates yields them:
+// by address numerically (as netip.Addr.Compare), port, then SNI.
+func CompareEndpoints(a, b EndpointState) int {
+	c := a.Addr.Compare(b.Addr)
+	if c == 0 && !a.Addr.IsValid() {
+		c = strings.Compare(a.IP, b.IP) // neither is an address: text order, as ip_key
+	}
+	return cmp.Or(c, cmp.Compare(a.Port, b.Port), strings.Compare(a.SNI, b.SNI))
+}
+
+// EndpointStates yields every endpoint that answered in the sweep, ordered
+// by address numerically (IPv4 before IPv6), port and sni: the order of
+// CompareEndpoints. An endpoint probed twice (a resumed sweep) is yielded
+// once, with its latest state.
+func (db *DB) EndpointStates(ctx context.Context, sweepID int64) iter.Seq2[EndpointState, error] {
+	return query(ctx, db, func(r rowScanner) (EndpointState, error) {
+		var e EndpointState
+		var leaf, subject, notAfter sql.NullString
+		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Status, &leaf, &subject, &notAfter)
+		e.LeafSHA256, e.Subject, e.NotAfter = leaf.String, subject.String, parseTime(notAfter)
+		e.Addr, _ = netip.ParseAddr(e.IP)
+		return e, err
+	}, `SELECT o.ip, o.port, o.sni, o.status, c.sha256, c.subject, c.not_after
+		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
+		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
+			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni)
+		ORDER BY ip_key(o.ip), o.port, o.sni`, sweepID)
+}
+
+// ChainCert is one certificate of a chain an endpoint presented in a sweep.
+type ChainCert struct {
+	CertID   int64 // the certificate's row: equal IDs are the same certificate
+	SHA256   string
+	Subject  string
+	NotAfter time.Time
+	Position int // place in the chain; 0 = leaf
+	IP       string
+	Addr     netip.Addr // IP parsed; invalid if the stored text is not an address
+	Port     int
+	SNI      string
+}
+
+// ChainCerts yields every certificate every endpoint presented in the sweep
+// (leaves, intermediates, roots), once per endpoint and chain position,
+// ordered by certificate ID, then endpoint as CompareEndpoints. Memory
+// stays bounded: SQLite sorts on disk when it must.
+func (db *DB) ChainCerts(ctx context.Context, sweepID int64) iter.Seq2[ChainCert, error] {
+	return query(ctx, db, func(r rowScanner) (ChainCert, error) {
+		var c ChainCert
+		var notAfter sql.NullString
+		err := r.Scan(&c.CertID, &c.SHA256, &c.Subject, &notAfter, &c.Position, &c.IP, &c.Port, &c.SNI)
+		c.NotAfter = parseTime(notAfter)
+		c.Addr, _ = netip.ParseAddr(c.IP)
+		return c, err
+	}, `SELECT oc.cert_id, c.sha256, c.subject, c.not_after, oc.position, o.ip, o.port, o.sni
+		FROM observations o
+		JOIN observation_chain oc ON oc.observation_id = o.id
+		JOIN certificates c ON c.id = oc.cert_id
+		WHERE o.sweep_id = ?
+		ORDER BY oc.cert_id, ip_key(o.ip), o.port, o.sni, oc.position`, sweepID)
+}
+
+// LatestComplete returns the latest complete sweep named name whose ID is
+// above after (0: any), or ErrNotFound. Sweeps written before sweeps had
+// names are named "".
+func (db *DB) LatestComplete(ctx context.Context, name string, after int64) (Sweep, error) {
+	var id int64
+	err := db.sql.QueryRowContext(ctx, `SELECT id FROM sweeps WHERE state = ? AND name = ? AND id > ?
+		ORDER BY id DESC LIMIT 1`, StateComplete, name, after).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Sweep{}, fmt.Errorf("no complete sweep named %q after sweep %d: %w", name, after, ErrNotFound)
+	}
+	if err != nil {
+		return Sweep{}, err
+	}
+	return db.FindSweep(ctx, id)
+}
+
+// certificatesOnlyIn yields the certificates matching a condition, by fingerprint.
+func (db *DB) certificatesOnlyIn(ctx context.Context, q string, args ...any) iter.Seq2[Certificate, error] {
+	return query(ctx, db, scanCert, `SELECT `+certColumns+` FROM certificates c WHERE `+q+` ORDER BY c.sha256`, args...)
+}
+
+const inSweep = `c.id IN (SELECT oc.cert_id FROM observation_chain oc
+	JOIN observations o ON o.id = oc.observation_id WHERE o.sweep_id = ?)`
+
+// GoneCertificates yields certificates presented in sweep from but nowhere
+// in sweep to. (certsweep diff compares chains within the scope both sweeps
+// probed instead: see ChainCerts.)
+func (db *DB) GoneCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
+	return db.certificatesOnlyIn(ctx, inSweep+` AND NOT `+inSweep, from, to)
+}
+
+// NewCertificates yields certificates presented in sweep to that no sweep up
+// to and including from had seen.
+func (db *DB) NewCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
+	return db.certificatesOnlyIn(ctx, inSweep+` AND c.first_sweep_id > ?`, to, from)
+}
