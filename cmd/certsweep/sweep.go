@@ -46,7 +46,7 @@ Examples:
    certsweep sweep --ports 443,9000-9010 --exclude 10.20.5.0/24 10.20.0.0/16
    certsweep sweep --targets-file hosts.txt --exclude-file do-not-scan.txt
    grep -v '^#' inventory.txt | certsweep sweep --targets-file -
-   certsweep sweep ldap.corp.example:636 [2001:db8::10]:8443
+   certsweep sweep ldap.corp.example:636 '[2001:db8::10]:8443'
    certsweep sweep --sni www.example.com 192.0.2.0/28
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
