@@ -29,6 +29,7 @@ Examples:
    certsweep demo                                    # try it on a built-in loopback lab
    certsweep sweep --ports 443,8443,636 10.20.0.0/16 10.30.0.0/20
    certsweep sweeps
+   certsweep endpoints --outcome not-tls,handshake-error
    certsweep certs --format csv > certs.csv
    certsweep show 3f2a9c
    certsweep findings --min-severity high
@@ -36,9 +37,12 @@ Examples:
    certsweep diff
    certsweep track import owners.csv
 
+Flags may come before or after a command's arguments.
+
 Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
-3 findings at or above --fail-on (report, findings), 130 interrupted (what was
-observed is kept).`,
+3 findings at or above --fail-on (report, findings) or a listed change (diff),
+4 a sweep that reached no TLS endpoint (see --allow-empty), 130 interrupted
+(what was observed is kept).`,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
