@@ -42,6 +42,17 @@ type OwnerRule struct {
 	AddedAt    time.Time
 }
 
+// Selects reports whether the rule has any selector; one without selects
+// nothing (the schema refuses it).
+func (r OwnerRule) Selects() bool {
+	return r.CIDR != "" || r.Port != 0 || r.NameSuffix != "" || r.SubjectO != "" || r.Issuer != ""
+}
+
+// IssuerOnly reports whether the rule selects by issuer alone (track issuer).
+func (r OwnerRule) IssuerOnly() bool {
+	return r.Issuer != "" && !(OwnerRule{CIDR: r.CIDR, Port: r.Port, NameSuffix: r.NameSuffix, SubjectO: r.SubjectO}).Selects()
+}
+
 // SameSelectors reports whether two rules select the same thing (and so
 // one replaces the other). The issuer is compared as given; callers that
 // parse DNs compare them before storing.

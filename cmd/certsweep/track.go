@@ -330,7 +330,7 @@ func addRule(c *cli.Context, issuer string) error {
 			}
 			r.Issuer = issuer
 		}
-		if r.CIDR == "" && r.Port == 0 && r.NameSuffix == "" && r.SubjectO == "" && r.Issuer == "" {
+		if !r.Selects() {
 			return usagef("a rule needs at least one of --cidr, --port, --name-suffix, --subject-o, --issuer")
 		}
 		// The same issuer in another spelling is the same rule.
@@ -384,7 +384,7 @@ func removeTracked(c *cli.Context, db *store.DB, key string) error {
 		if err != nil {
 			return failure(err, "")
 		}
-		if r.Issuer != "" && r.CIDR == "" && r.Port == 0 && r.NameSuffix == "" && r.SubjectO == "" && report.DNKey(r.Issuer) == want {
+		if r.IssuerOnly() && report.DNKey(r.Issuer) == want {
 			if err := db.RemoveOwnerRule(ctx, r.ID); err != nil {
 				return notTracked(err)
 			}
@@ -676,7 +676,7 @@ func ruleFromCSV(get func([]string, string) string, rec []string) (store.OwnerRu
 		}
 		r.CIDR = p.String()
 	}
-	if r.CIDR == "" && r.Port == 0 && r.NameSuffix == "" && r.SubjectO == "" && r.Issuer == "" {
+	if !r.Selects() {
 		return r, errors.New("a rule row needs a cidr, port, name_suffix, subject_o or issuer")
 	}
 	return r, nil
