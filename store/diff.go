@@ -136,24 +136,3 @@ func (db *DB) LatestComplete(ctx context.Context, name string, after int64) (Swe
 	}
 	return db.FindSweep(ctx, id)
 }
-
-// certificatesOnlyIn yields the certificates matching a condition, by fingerprint.
-func (db *DB) certificatesOnlyIn(ctx context.Context, q string, args ...any) iter.Seq2[Certificate, error] {
-	return query(ctx, db, scanCert, `SELECT `+certColumns+` FROM certificates c WHERE `+q+` ORDER BY c.sha256`, args...)
-}
-
-const inSweep = `c.id IN (SELECT oc.cert_id FROM observation_chain oc
-	JOIN observations o ON o.id = oc.observation_id WHERE o.sweep_id = ?)`
-
-// GoneCertificates yields certificates presented in sweep from but nowhere
-// in sweep to. (certsweep diff compares chains within the scope both sweeps
-// probed instead: see ChainCerts.)
-func (db *DB) GoneCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
-	return db.certificatesOnlyIn(ctx, inSweep+` AND NOT `+inSweep, from, to)
-}
-
-// NewCertificates yields certificates presented in sweep to that no sweep up
-// to and including from had seen.
-func (db *DB) NewCertificates(ctx context.Context, from, to int64) iter.Seq2[Certificate, error] {
-	return db.certificatesOnlyIn(ctx, inSweep+` AND c.first_sweep_id > ?`, to, from)
-}
