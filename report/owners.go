@@ -27,8 +27,13 @@ type Owner struct {
 // and rules are counted in thousands, not millions).
 type Owners struct {
 	bySHA    map[string]store.Tracked
-	bySerial map[string][]store.Tracked // by serial; the issuer is compared parsed
+	bySerial map[string][]serialEntry // by serial; the issuer is compared parsed
 	rules    []ownerRule
+}
+
+type serialEntry struct {
+	store.Tracked
+	issuerKey string // DNKey of Issuer, computed once
 }
 
 type ownerRule struct {
@@ -39,7 +44,7 @@ type ownerRule struct {
 
 // LoadOwners reads the tracked entries and owner rules.
 func LoadOwners(entries iter.Seq2[store.Tracked, error], rules iter.Seq2[store.OwnerRule, error]) (*Owners, error) {
-	o := &Owners{bySHA: map[string]store.Tracked{}, bySerial: map[string][]store.Tracked{}}
+	o := &Owners{bySHA: map[string]store.Tracked{}, bySerial: map[string][]serialEntry{}}
 	for t, err := range entries {
 		if err != nil {
 			return nil, fmt.Errorf("read the tracked inventory: %w", err)
@@ -47,7 +52,7 @@ func LoadOwners(entries iter.Seq2[store.Tracked, error], rules iter.Seq2[store.O
 		if t.SHA256 != "" {
 			o.bySHA[t.SHA256] = t
 		} else {
-			o.bySerial[t.Serial] = append(o.bySerial[t.Serial], t)
+			o.bySerial[t.Serial] = append(o.bySerial[t.Serial], serialEntry{t, DNKey(t.Issuer)})
 		}
 	}
 	for r, err := range rules {
@@ -147,7 +152,7 @@ func (o *Owners) OfCert(c store.Certificate) (Owner, bool) {
 	if ts := o.bySerial[c.Serial]; len(ts) > 0 && c.Serial != "" {
 		key := DNKey(c.Issuer)
 		for _, t := range ts {
-			if DNKey(t.Issuer) == key {
+			if t.issuerKey == key {
 				return Owner{Name: t.Owner, Note: t.Note, Via: "serial+issuer"}, true
 			}
 		}
