@@ -21,6 +21,12 @@ type Prober struct {
 	MaxBytes         int64  // per connection; the peer's bytes beyond it end the probe
 	SNI              string // if set, sent to every target instead of the target's own name
 	MaxChain         int    // certificates kept per chain; the rest are dropped
+	// Protocols maps a port to the protocol spoken there; other ports get
+	// implicit TLS. NewProber starts from DefaultProtocols.
+	Protocols map[uint16]Protocol
+	// Sniff retries an implicit-TLS probe answered by a plaintext greeting
+	// with the matching protocol's upgrade.
+	Sniff bool
 
 	// roots is deliberately empty: zcrypto validates the chain on every
 	// handshake whatever InsecureSkipVerify says, and searching the system
@@ -45,33 +51,65 @@ func NewProber() *Prober {
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MaxBytes:         DefaultMaxBytes,
 		MaxChain:         DefaultMaxChain,
+		Protocols:        DefaultProtocols(),
+		Sniff:            true,
 		roots:            x509.NewCertPool(),
 	}
 }
 
 // Probe connects to t and performs a TLS handshake, offering SSL 3.0 to
-// TLS 1.3. It always returns a Result; failures are classified in Status.
-func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
-	r = Result{Target: t, Start: time.Now()}
+// TLS 1.3, after the plaintext upgrade of the port's protocol if it has one.
+// An implicit-TLS probe answered by a plaintext greeting (SMTP, FTP, IMAP,
+// POP3, XMPP) is retried once with that protocol's upgrade when Sniff is
+// set. It always returns a Result; failures are classified in Status.
+func (p *Prober) Probe(ctx context.Context, t Target) Result {
+	proto := p.protocolFor(t.Addr.Port())
+	r, head := p.probe(ctx, t, proto)
+	if proto != ProtoTLS || !p.Sniff || r.Status != StatusNotTLS || ctx.Err() != nil {
+		return r
+	}
+	sniffed := sniff(head, t.Addr.Port())
+	if sniffed == "" {
+		return r
+	}
+	retry, _ := p.probe(ctx, t, sniffed)
+	retry.Start = r.Start
+	return retry
+}
+
+// protocolFor returns the protocol spoken on port.
+func (p *Prober) protocolFor(port uint16) Protocol {
+	if proto, ok := p.Protocols[port]; ok {
+		return proto
+	}
+	return ProtoTLS
+}
+
+// probe runs one connection: connect, the protocol's upgrade, the TLS
+// handshake. It also returns the first bytes the peer sent, for sniffing.
+func (p *Prober) probe(ctx context.Context, t Target, proto Protocol) (r Result, head []byte) {
+	r = Result{Target: t, Protocol: proto, Start: time.Now()}
 	defer func() { r.End = time.Now() }()
 
 	d := net.Dialer{Timeout: p.ConnectTimeout}
 	raw, err := d.DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		r.Status, r.Err = classify(err), err.Error()
-		return r
+		return r, nil
 	}
 	defer raw.Close()
 	r.Connected = true
 
+	// One deadline covers the whole probe, plaintext preamble included.
 	deadline := time.Now().Add(p.HandshakeTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	conn := &cappedConn{Conn: raw, remaining: p.MaxBytes}
+	defer func() { head = conn.head[:conn.headLen] }()
 	if err := conn.SetDeadline(deadline); err != nil {
 		r.Status, r.Err = classify(err), err.Error()
-		return r
+		return r, nil
 	}
 	sni := t.SNI
 	if p.SNI != "" {
@@ -79,7 +117,22 @@ func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
 		// Record the name actually sent: hostname checks judge against it.
 		r.Target.SNI = sni
 	}
-	tc := tls.Client(conn, &tls.Config{
+	var tlsConn net.Conn = conn
+	if up := upgraders[proto]; up != nil {
+		// Cancelling ctx must also cut a plaintext read short.
+		stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+		name := sni
+		if name == "" {
+			name = t.Addr.Addr().String()
+		}
+		tlsConn, err = up(newSession(conn, name, t.Addr.Port()))
+		stop()
+		if err != nil {
+			r.Status, r.Err = classify(err), err.Error()
+			return r, nil
+		}
+	}
+	tc := tls.Client(tlsConn, &tls.Config{
 		ServerName:         sni,
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionSSL30,
@@ -118,7 +171,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) (r Result) {
 			r.Chain = p.chain(sc)
 		}
 	}
-	return r
+	return r, nil
 }
 
 func (p *Prober) chain(sc *tls.Certificates) []Cert {
@@ -142,6 +195,9 @@ type cappedConn struct {
 	net.Conn
 	remaining int64
 	exceeded  atomic.Bool
+	// The first bytes the peer sent, for recognising a plaintext greeting.
+	head    [128]byte
+	headLen int
 }
 
 func (c *cappedConn) Read(b []byte) (int, error) {
@@ -154,5 +210,6 @@ func (c *cappedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	c.remaining -= int64(n)
+	c.headLen += copy(c.head[c.headLen:], b[:n])
 	return n, err
 }

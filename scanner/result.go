@@ -25,10 +25,13 @@ const (
 	StatusNotTLS    Status = "not-tls"         // peer answered with something other than TLS
 	StatusHandshake Status = "handshake-error" // TLS alert or protocol failure
 	StatusTooLarge  Status = "too-large"       // peer sent more than the byte cap
+	// The peer speaks the endpoint's protocol (SMTP, LDAP, ...) but does
+	// not offer TLS or refuses the upgrade.
+	StatusNoStartTLS Status = "no-starttls"
 )
 
 // Statuses lists every Status in a stable order, for reports and statistics.
-var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, StatusNotTLS, StatusHandshake, StatusTooLarge}
+var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, StatusNotTLS, StatusHandshake, StatusTooLarge, StatusNoStartTLS}
 
 // Result is the outcome of one probe. Failures are results too: a probe
 // never returns a Go error.
@@ -36,9 +39,10 @@ type Result struct {
 	Target      Target // as probed: Target.SNI is the server name sent, if any
 	Start, End  time.Time
 	Status      Status
-	Connected   bool   // the TCP connection was established
-	Err         string // detail for a failed probe
-	TLSVersion  uint16 // negotiated version (from the ServerHello when the handshake failed later)
+	Protocol    Protocol // how TLS was reached: ProtoTLS, or the protocol whose upgrade was spoken
+	Connected   bool     // the TCP connection was established
+	Err         string   // detail for a failed probe
+	TLSVersion  uint16   // negotiated version (from the ServerHello when the handshake failed later)
 	CipherSuite uint16
 	Chain       []Cert // leaf first, as presented; may be present on a failed handshake
 }
@@ -54,7 +58,9 @@ func classify(err error) Status {
 	switch {
 	case err == nil:
 		return StatusOK
-	case errors.Is(err, errTooLarge),
+	case errors.Is(err, errNoStartTLS):
+		return StatusNoStartTLS
+	case errors.Is(err, errTooLarge), errors.Is(err, errLineTooLong),
 		// zcrypto refuses handshake messages over 64 KiB with an unexported,
 		// untyped error; its wording is the only handle on it.
 		strings.Contains(err.Error(), "exceeds maximum of"):
@@ -66,7 +72,7 @@ func classify(err error) Status {
 		return StatusReset
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return StatusTimeout
-	case errors.As(err, &recHdr):
+	case errors.As(err, &recHdr), errors.As(err, new(*protocolError)):
 		return StatusNotTLS
 	case errors.As(err, &alert):
 		return StatusHandshake
