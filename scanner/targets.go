@@ -10,19 +10,33 @@ import (
 )
 
 // DefaultPorts are the TCP ports probed when the user gives no --ports: the
-// well-known implicit-TLS services a certificate inventory needs to cover.
+// well-known TLS services a certificate inventory needs to cover, implicit
+// TLS and the ports of every protocol in Protocols.
 var DefaultPorts = []uint16{
+	21,    // FTP (AUTH TLS)
+	25,    // SMTP (STARTTLS)
+	110,   // POP3 (STLS)
+	143,   // IMAP (STARTTLS)
+	389,   // LDAP (StartTLS)
 	443,   // HTTPS
 	465,   // SMTPS (submissions)
+	587,   // SMTP submission (STARTTLS)
 	636,   // LDAPS
 	853,   // DNS over TLS
 	989,   // FTPS data
 	990,   // FTPS control
 	993,   // IMAPS
 	995,   // POP3S
+	1433,  // SQL Server (TDS PRELOGIN)
 	2376,  // Docker daemon (TLS)
+	3268,  // LDAP global catalog (StartTLS)
 	3269,  // LDAPS global catalog
+	3306,  // MySQL / MariaDB
+	3389,  // Remote Desktop
 	5061,  // SIP over TLS
+	5222,  // XMPP client (STARTTLS)
+	5269,  // XMPP server (STARTTLS)
+	5432,  // PostgreSQL
 	5986,  // WinRM over HTTPS
 	6443,  // Kubernetes API server
 	8443,  // HTTPS alternate, appliances and admin consoles
@@ -158,43 +172,74 @@ func isHostname(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
 }
 
-// ParsePorts parses a port list such as "443,8443,9000-9010". The result is
-// sorted and free of duplicates.
+// ParsePorts parses a port list such as "443,8443,9000-9010" (a port spec's
+// protocol names, as in "2525/smtp", are accepted and ignored). The result
+// is sorted and free of duplicates.
 func ParsePorts(s string) ([]uint16, error) {
+	ports, _, err := ParsePortSpec(s)
+	return ports, err
+}
+
+// ParsePortSpec parses a port list in which a port or range may name the
+// protocol spoken there: "443,2525/smtp,10389/ldap,9000-9010". It returns
+// the sorted, de-duplicated ports and the protocol named for each port
+// that has one; a port named with two different protocols is an error.
+func ParsePortSpec(s string) ([]uint16, map[uint16]Protocol, error) {
 	var ports []uint16
+	protos := make(map[uint16]Protocol)
 	for tok := range strings.SplitSeq(s, ",") {
 		tok = strings.TrimSpace(tok)
 		if tok == "" {
 			continue
 		}
-		if a, b, ok := strings.Cut(tok, "-"); ok {
-			lo, err := parsePort(a)
+		var proto Protocol
+		if spec, name, ok := strings.Cut(tok, "/"); ok {
+			p, err := ParseProtocol(name)
 			if err != nil {
-				return nil, err
+				return nil, nil, fmt.Errorf("port %q: %w", tok, err)
 			}
-			hi, err := parsePort(b)
-			if err != nil {
-				return nil, err
-			}
-			if hi < lo {
-				return nil, fmt.Errorf("port range %q runs backwards; write it as %d-%d", tok, hi, lo)
-			}
-			for p := uint32(lo); p <= uint32(hi); p++ {
-				ports = append(ports, uint16(p))
-			}
-			continue
+			tok, proto = strings.TrimSpace(spec), p
 		}
-		p, err := parsePort(tok)
+		lo, hi, err := parsePortRange(tok)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ports = append(ports, p)
+		for p := uint32(lo); p <= uint32(hi); p++ {
+			port := uint16(p)
+			ports = append(ports, port)
+			if proto == "" {
+				continue
+			}
+			if prev, ok := protos[port]; ok && prev != proto {
+				return nil, nil, fmt.Errorf("port %d is named as both %s and %s; name one protocol per port", port, prev, proto)
+			}
+			protos[port] = proto
+		}
 	}
 	if len(ports) == 0 {
-		return nil, fmt.Errorf("no ports in %q; give a list such as 443,8443,9000-9010", s)
+		return nil, nil, fmt.Errorf("no ports in %q; give a list such as 443,8443,9000-9010", s)
 	}
 	slices.Sort(ports)
-	return slices.Compact(ports), nil
+	return slices.Compact(ports), protos, nil
+}
+
+// parsePortRange reads "443" or "9000-9010".
+func parsePortRange(tok string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(tok, "-")
+	if !ok {
+		p, err := parsePort(tok)
+		return p, p, err
+	}
+	if lo, err = parsePort(a); err != nil {
+		return 0, 0, err
+	}
+	if hi, err = parsePort(b); err != nil {
+		return 0, 0, err
+	}
+	if hi < lo {
+		return 0, 0, fmt.Errorf("port range %q runs backwards; write it as %d-%d", tok, hi, lo)
+	}
+	return lo, hi, nil
 }
 
 func parsePort(s string) (uint16, error) {

@@ -123,6 +123,7 @@ type Sighting struct {
 	IP         string
 	Port       int
 	SNI        string
+	Protocol   string
 	ObservedAt time.Time
 	Position   int // place in the chain; 0 = leaf
 	TLSVersion string
@@ -133,10 +134,10 @@ func (db *DB) Sightings(ctx context.Context, sha256 [32]byte) iter.Seq2[Sighting
 	return query(ctx, db, func(r rowScanner) (Sighting, error) {
 		var s Sighting
 		var at sql.NullString
-		err := r.Scan(&s.SweepID, &s.IP, &s.Port, &s.SNI, &at, &s.Position, &s.TLSVersion)
+		err := r.Scan(&s.SweepID, &s.IP, &s.Port, &s.SNI, &s.Protocol, &at, &s.Position, &s.TLSVersion)
 		s.ObservedAt = parseTime(at)
 		return s, err
-	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, oc.position, o.tls_version
+	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, oc.position, o.tls_version
 		FROM observation_chain oc JOIN observations o ON o.id = oc.observation_id
 		WHERE oc.cert_id = (SELECT id FROM certificates WHERE sha256 = ?)
 		ORDER BY o.observed_at DESC, o.id DESC`, hex.EncodeToString(sha256[:]))

@@ -17,6 +17,7 @@ type Endpoint struct {
 	IP          string
 	Port        int
 	SNI         string
+	Protocol    string // how TLS was reached: "tls" or a protocol such as "smtp"
 	ObservedAt  time.Time
 	Status      string
 	TLSVersion  string
@@ -33,18 +34,18 @@ type Endpoint struct {
 // sweep's size.
 func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, error] {
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
-	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, o.status, o.tls_version, o.cipher_suite,
+	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.tls_version, o.cipher_suite,
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
 		` + cols + `
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
-		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.id`
+		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.protocol, o.id`
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
 		var at, chain sql.NullString
 		leafDest, finish := certDest(&e.Leaf)
-		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &at, &e.Status, &e.TLSVersion,
+		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.TLSVersion,
 			&e.CipherSuite, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err

@@ -16,6 +16,7 @@ type Observation struct {
 	IP          string
 	Port        int
 	SNI         string
+	Protocol    string // how TLS was reached: "tls" or a protocol such as "smtp"
 	ObservedAt  time.Time
 	Status      string // a scanner.Status other than refused
 	Error       string // why the probe failed; "" when Status is ok
@@ -43,11 +44,11 @@ type ObservationFilter struct {
 // filter applies to that one. Rows are streamed: memory stays bounded
 // whatever the sweep's size.
 func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilter) iter.Seq2[Observation, error] {
-	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.observed_at, o.status, o.error, o.tls_version,
+	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version,
 		o.cipher_suite, o.handshake_ms, c.sha256, c.subject
 		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
-			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni)`
+			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni AND o2.protocol = o.protocol)`
 	args := []any{sweepID}
 	if len(f.Statuses) > 0 {
 		q += ` AND o.status IN (` + strings.TrimSuffix(strings.Repeat("?,", len(f.Statuses)), ",") + `)`
@@ -57,12 +58,12 @@ func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilt
 	}
 	// ip_key sorts addresses numerically; SQLite's sorter spills to disk
 	// past its cache, so memory stays bounded on any sweep.
-	q += ` ORDER BY ip_key(o.ip), o.port, o.sni`
+	q += ` ORDER BY ip_key(o.ip), o.port, o.sni, o.protocol`
 	return query(ctx, db, func(r rowScanner) (Observation, error) {
 		var o Observation
 		var at, leaf, subject sql.NullString
 		var ms int64
-		err := r.Scan(&o.SweepID, &o.IP, &o.Port, &o.SNI, &at, &o.Status, &o.Error, &o.TLSVersion,
+		err := r.Scan(&o.SweepID, &o.IP, &o.Port, &o.SNI, &o.Protocol, &at, &o.Status, &o.Error, &o.TLSVersion,
 			&o.CipherSuite, &ms, &leaf, &subject)
 		o.ObservedAt, o.Handshake = parseTime(at), time.Duration(ms)*time.Millisecond
 		o.LeafSHA256, o.LeafSubject = leaf.String, subject.String

@@ -257,11 +257,11 @@ func queryOn[T any](ctx context.Context, on queryer, scan func(rowScanner) (T, e
 	}
 }
 
-// EndpointsReached counts the endpoints (ip, port, sni) of a sweep that
+// EndpointsReached counts the endpoints (ip, port, sni, protocol) of a sweep that
 // presented a certificate.
 func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error) {
 	var n int64
-	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni, protocol
 		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL)`, sweepID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -177,7 +178,7 @@ func (w *Writer) commit(batch []item) error {
 		return fmt.Errorf("begin batch: %w", err)
 	}
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
-		status, error, tls_version, cipher_suite, handshake_ms, leaf_id) VALUES `, 13, 64)
+		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol) VALUES `, 14, 64)
 	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
 	defer obs.close()
 	defer chain.close()
@@ -229,7 +230,7 @@ func (w *Writer) commit(batch []item) error {
 		err := obs.add(ctx, nextID, w.sweepID, int64(it.pos),
 			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
 			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
-			r.End.Sub(r.Start).Milliseconds(), leaf)
+			r.End.Sub(r.Start).Milliseconds(), leaf, string(cmp.Or(r.Protocol, scanner.ProtoTLS)))
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}
