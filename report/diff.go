@@ -76,6 +76,7 @@ type Change struct {
 	Addr     netip.Addr // IP parsed; invalid if it is not an address
 	Port     int
 	SNI      string
+	Protocol string // "tls" or the protocol TLS was reached by, e.g. "smtp"
 	Old, New DiffCert
 	Owner    string
 }
@@ -154,7 +155,7 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		return emit(ch)
 	}
 	endpoint := func(k ChangeKind, e store.EndpointState, before, after *store.EndpointState) error {
-		ch := Change{Kind: k, IP: e.IP, Addr: e.Addr, Port: e.Port, SNI: e.SNI}
+		ch := Change{Kind: k, IP: e.IP, Addr: e.Addr, Port: e.Port, SNI: e.SNI, Protocol: e.Protocol}
 		if before != nil {
 			ch.Old = DiffCert{before.LeafSHA256, before.Subject, before.NotAfter}
 		}
@@ -199,10 +200,10 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		case before != nil && after != nil:
 			return nil
 		case before != nil:
-			ch = Change{Kind: ChangeCertGone, IP: before.IP, Addr: before.Addr, Port: before.Port, SNI: before.SNI,
+			ch = Change{Kind: ChangeCertGone, IP: before.IP, Addr: before.Addr, Port: before.Port, SNI: before.SNI, Protocol: before.Protocol,
 				Old: DiffCert{before.SHA256, before.Subject, before.NotAfter}}
 		case after != nil:
-			ch = Change{Kind: ChangeCertNew, IP: after.IP, Addr: after.Addr, Port: after.Port, SNI: after.SNI,
+			ch = Change{Kind: ChangeCertNew, IP: after.IP, Addr: after.Addr, Port: after.Port, SNI: after.SNI, Protocol: after.Protocol,
 				New: DiffCert{after.SHA256, after.Subject, after.NotAfter}}
 		default:
 			return nil
@@ -216,8 +217,8 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		return sum, err
 	}
 	slices.SortFunc(certRows, func(a, b Change) int {
-		ea := store.EndpointState{IP: a.IP, Addr: a.Addr, Port: a.Port, SNI: a.SNI}
-		eb := store.EndpointState{IP: b.IP, Addr: b.Addr, Port: b.Port, SNI: b.SNI}
+		ea := store.EndpointState{IP: a.IP, Addr: a.Addr, Port: a.Port, SNI: a.SNI, Protocol: a.Protocol}
+		eb := store.EndpointState{IP: b.IP, Addr: b.Addr, Port: b.Port, SNI: b.SNI, Protocol: b.Protocol}
 		return cmp.Or(store.CompareEndpoints(ea, eb), strings.Compare(a.Old.SHA256+a.New.SHA256, b.Old.SHA256+b.New.SHA256))
 	})
 	for _, ch := range certRows {
@@ -339,7 +340,7 @@ func mergeGroups(a, b iter.Seq2[store.ChainCert, error], f func(before, after *s
 
 // DiffColumns is the column order of `certsweep diff` in csv and json.
 var DiffColumns = []string{"change", "ip", "port", "sni", "old_sha256", "old_not_after",
-	"new_sha256", "new_not_after", "subject", "owner"}
+	"new_sha256", "new_not_after", "subject", "owner", "protocol"}
 
 // DiffTableColumns is the narrower view `certsweep diff` prints as a table:
 // short fingerprints, the endpoint in one column, the expiry of the
@@ -353,7 +354,7 @@ func (c Change) Row() []any {
 		port = c.Port
 	}
 	return []any{string(c.Kind), c.IP, port, c.SNI, c.Old.SHA256, c.Old.NotAfter,
-		c.New.SHA256, c.New.NotAfter, cmp.Or(c.New.Subject, c.Old.Subject), c.Owner}
+		c.New.SHA256, c.New.NotAfter, cmp.Or(c.New.Subject, c.Old.Subject), c.Owner, c.Protocol}
 }
 
 // TableRow renders the change in DiffTableColumns order, escaped for the
@@ -362,6 +363,9 @@ func (c Change) TableRow() []string {
 	ep := c.IP + ":" + fmt.Sprint(c.Port)
 	if c.Addr.IsValid() && c.Port > 0 && c.Port <= 65535 {
 		ep = netip.AddrPortFrom(c.Addr, uint16(c.Port)).String() // [v6]:port
+	}
+	if c.Protocol != "" && c.Protocol != string(scanner.ProtoTLS) {
+		ep += "/" + c.Protocol // as a port spec names it: 587/smtp
 	}
 	if c.SNI != "" {
 		ep += " " + c.SNI

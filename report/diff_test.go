@@ -225,9 +225,9 @@ func TestDiffEncoders(t *testing.T) {
 			Old:   report.DiffCert{SHA256: strings.Repeat("ab", 32), Subject: "CN=old", NotAfter: exp.AddDate(-1, 0, 0)},
 			New:   report.DiffCert{SHA256: strings.Repeat("cd", 32), Subject: "CN=www.corp.example," + long, NotAfter: exp},
 			Owner: "web-platform-team"},
-		{Kind: report.ChangeEndpointGone, IP: "2001:db8:1234:5678::10", Addr: netip.MustParseAddr("2001:db8:1234:5678::10"), Port: 636,
-			SNI: "ldap.corp.example", Old: report.DiffCert{SHA256: strings.Repeat("ef", 32), Subject: "CN=\x1b[31mred\u202e" + long, NotAfter: exp}},
-		{Kind: report.ChangeCertNew, IP: "10.0.0.1", Addr: netip.MustParseAddr("10.0.0.1"), Port: 443,
+		{Kind: report.ChangeEndpointGone, IP: "2001:db8:1234:5678::10", Addr: netip.MustParseAddr("2001:db8:1234:5678::10"), Port: 389,
+			SNI: "ldap.corp.example", Protocol: "ldap", Old: report.DiffCert{SHA256: strings.Repeat("ef", 32), Subject: "CN=\x1b[31mred\u202e" + long, NotAfter: exp}},
+		{Kind: report.ChangeCertNew, IP: "10.0.0.1", Addr: netip.MustParseAddr("10.0.0.1"), Port: 587, Protocol: "smtp",
 			New: report.DiffCert{SHA256: strings.Repeat("01", 32), Subject: "CN=Corp Issuing CA 3", NotAfter: exp}},
 	}
 	encode := func(format string, changes []report.Change) string {
@@ -266,7 +266,7 @@ func TestDiffEncoders(t *testing.T) {
 	// Realistic rows: only the long subject is shortened.
 	realistic, lines := table([]report.Change{changes[0], changes[2]})
 	for _, want := range []string{"10.20.130.45:8443", "abababababab", "cdcdcdcdcdcd", "2027-03-04",
-		"CN=www.corp.example,", "…", "web-platform-team", "CN=Corp Issuing CA 3"} {
+		"CN=www.corp.example,", "…", "web-platform-team", "CN=Corp Issuing CA 3", "10.0.0.1:587/smtp"} {
 		if !strings.Contains(realistic, want) {
 			t.Errorf("table lacks %q:\n%s", want, realistic)
 		}
@@ -283,12 +283,13 @@ func TestDiffEncoders(t *testing.T) {
 	}
 
 	csv := encode("csv", changes)
-	if !strings.HasPrefix(csv, "change,ip,port,sni,old_sha256,old_not_after,new_sha256,new_not_after,subject,owner\r\n") ||
+	if !strings.HasPrefix(csv, "change,ip,port,sni,old_sha256,old_not_after,new_sha256,new_not_after,subject,owner,protocol\r\n") ||
 		!strings.Contains(csv, "certificate-changed,10.20.130.45,8443,,"+strings.Repeat("ab", 32)+",2026-03-04T05:06:07Z,"+strings.Repeat("cd", 32)+",2027-03-04T05:06:07Z,") {
 		t.Errorf("csv:\n%s", csv)
 	}
 	json := encode("json", changes)
-	if !strings.Contains(json, `{"change":"certificate-new","ip":"10.0.0.1","port":443,"sni":"","old_sha256":"","old_not_after":null,"new_sha256":"`+strings.Repeat("01", 32)+`","new_not_after":"2027-03-04T05:06:07Z","subject":"CN=Corp Issuing CA 3","owner":""}`) {
+	if !strings.Contains(json, `{"change":"certificate-new","ip":"10.0.0.1","port":587,"sni":"","old_sha256":"","old_not_after":null,"new_sha256":"`+strings.Repeat("01", 32)+`","new_not_after":"2027-03-04T05:06:07Z","subject":"CN=Corp Issuing CA 3","owner":"","protocol":"smtp"}`) ||
+		!strings.Contains(json, `"owner":"","protocol":"ldap"}`) || !strings.Contains(json, `"owner":"web-platform-team","protocol":""}`) {
 		t.Errorf("json:\n%s", json)
 	}
 }

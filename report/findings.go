@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/store"
 	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3"
@@ -62,6 +63,7 @@ const (
 	KindUntracked        Kind = "untracked"
 	KindNew              Kind = "new"
 	KindCoverageDrop     Kind = "coverage-drop" // of a sweep, not of an endpoint
+	KindPlaintextOnly    Kind = "plaintext-only"
 )
 
 // KindInfo documents a finding kind.
@@ -86,6 +88,7 @@ var Kinds = []KindInfo{
 	{KindIncompleteChain, SeverityMedium, "the endpoint omits an intermediate it should send: some clients fail"},
 	{KindLint, SeverityMedium, "zlint reports an error or fatal result (opt-in with --lint)"},
 	{KindUntracked, SeverityMedium, "no owner in the tracked inventory: a shadow certificate nobody will renew"},
+	{KindPlaintextOnly, SeverityMedium, "a mail, directory, database or other service that does not offer TLS or refuses it (outcome no-starttls): credentials and data cross the network in clear"},
 	{KindLongValidity, SeverityLow, "a publicly trusted leaf valid for more than 398 days: browsers reject it"},
 	{KindNew, SeverityInfo, "first seen in this sweep"},
 }
@@ -242,8 +245,16 @@ func NewEvaluator(p Policy, certs CertSource, known [][]byte) *Evaluator {
 	return e
 }
 
-// Evaluate returns the findings for one endpoint, most severe first.
+// Evaluate returns the findings for one endpoint, most severe first. An
+// endpoint that presented no certificate because it refused TLS (status
+// no-starttls) has one finding, plaintext-only.
 func (e *Evaluator) Evaluate(ctx context.Context, ep store.Endpoint) ([]Finding, error) {
+	if !ep.HasLeaf() {
+		if ep.Status != string(scanner.StatusNoStartTLS) {
+			return nil, nil
+		}
+		return []Finding{finding(KindPlaintextOnly, "%s", ep.Error)}, nil
+	}
 	out := CertFindings(ep.Leaf, 0, e.p)
 	for i, fp := range ep.Chain {
 		if i == 0 {

@@ -15,7 +15,7 @@ import (
 // order keep working.
 var ReportColumns = []string{"ip", "port", "sni", "sha256", "subject", "issuer", "serial",
 	"not_before", "not_after", "days_left", "key", "signature_algorithm", "findings", "severity",
-	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source"}
+	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source", "protocol"}
 
 // ReportRow renders an endpoint and its findings in ReportColumns order.
 func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
@@ -38,25 +38,32 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 	if c.KeyType != "" {
 		key = c.KeyType + "-" + strconv.Itoa(c.KeyBits)
 	}
+	if !ep.HasLeaf() { // reached no certificate (plaintext-only): endpoint columns only
+		return []any{ep.IP, ep.Port, ep.SNI, "", "", "", "", nil, nil, nil, "", "", strings.Join(kinds, ";"),
+			severity, ep.Owner, nil, nil, ep.TLSVersion, ep.CipherSuite, []string{}, ep.OwnerNote, ep.OwnerVia, ep.Protocol}
+	}
 	return []any{ep.IP, ep.Port, ep.SNI, c.Fingerprint(), c.Subject, c.Issuer, c.Serial,
 		c.NotBefore, c.NotAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
 		severity, ep.Owner, c.FirstSeen, c.LastSeen, ep.TLSVersion, ep.CipherSuite, c.SANs,
-		ep.OwnerNote, ep.OwnerVia}
+		ep.OwnerNote, ep.OwnerVia, ep.Protocol}
 }
 
 // FindingColumns is the column order of `certsweep findings`.
 var FindingColumns = []string{"severity", "kind", "ip", "port", "sni", "sha256", "subject",
-	"not_after", "owner", "detail"}
+	"not_after", "owner", "detail", "protocol"}
 
 // FindingRow renders one finding of an endpoint in FindingColumns order. A
 // finding about a whole sweep (coverage-drop) has a zero endpoint and
 // leaves the endpoint columns empty.
 func FindingRow(ep store.Endpoint, f Finding) []any {
 	if ep.IP == "" {
-		return []any{f.Severity.String(), string(f.Kind), "", nil, "", "", "", nil, "", f.Detail}
+		return []any{f.Severity.String(), string(f.Kind), "", nil, "", "", "", nil, "", f.Detail, ""}
+	}
+	if !ep.HasLeaf() {
+		return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, "", "", nil, ep.Owner, f.Detail, ep.Protocol}
 	}
 	return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, ep.Leaf.Fingerprint(),
-		ep.Leaf.Subject, ep.Leaf.NotAfter, ep.Owner, f.Detail}
+		ep.Leaf.Subject, ep.Leaf.NotAfter, ep.Owner, f.Detail, ep.Protocol}
 }
 
 // DaysLeft is whole days from now until t: 30 for 30 days and some hours

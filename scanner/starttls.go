@@ -262,8 +262,15 @@ var errNoStartTLS = errors.New("no STARTTLS")
 // noStartTLS reports that the peer speaks proto but did not agree to TLS;
 // why is shown to the user, so peer text in it must be quoted (see quote).
 func noStartTLS(proto Protocol, why string) error {
-	return fmt.Errorf("%w: %s server %s", errNoStartTLS, proto, why)
+	return &noStartTLSError{msg: fmt.Sprintf("%s server %s", proto, why)}
 }
+
+// noStartTLSError reads "smtp server does not advertise STARTTLS": the
+// observation's error and the plaintext-only finding's detail.
+type noStartTLSError struct{ msg string }
+
+func (e *noStartTLSError) Error() string { return e.msg }
+func (e *noStartTLSError) Unwrap() error { return errNoStartTLS }
 
 // protocolError marks a peer that does not speak the expected protocol:
 // the probe ends StatusNotTLS, as for a peer that does not speak TLS.

@@ -20,6 +20,7 @@ type Endpoint struct {
 	Protocol    string // how TLS was reached: "tls" or a protocol such as "smtp"
 	ObservedAt  time.Time
 	Status      string
+	Error       string // why the probe failed; "" when Status is ok
 	TLSVersion  string
 	CipherSuite string
 	Chain       []string // fingerprints as presented, leaf first
@@ -29,12 +30,16 @@ type Endpoint struct {
 	Owner, OwnerNote, OwnerVia string
 }
 
+// HasLeaf reports whether the endpoint presented a certificate: an endpoint
+// that refused TLS (no-starttls) is judged without one.
+func (e Endpoint) HasLeaf() bool { return e.Leaf.SHA256 != [32]byte{} }
+
 // Endpoints yields, ordered by ip, port and sni, every endpoint of the sweep
 // that presented at least one certificate. Memory stays bounded whatever the
 // sweep's size.
 func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, error] {
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
-	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.tls_version, o.cipher_suite,
+	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version, o.cipher_suite,
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
@@ -45,7 +50,7 @@ func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, 
 		var e Endpoint
 		var at, chain sql.NullString
 		leafDest, finish := certDest(&e.Leaf)
-		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.TLSVersion,
+		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.Error, &e.TLSVersion,
 			&e.CipherSuite, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err

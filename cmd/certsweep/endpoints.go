@@ -48,7 +48,8 @@ json): ip, port, sni, outcome, error, tls_version, cipher, protocol,
 handshake_ms, sha256, subject, observed_at.
 
 outcome is one of ` + outcomes + `;
-error says why a probe failed. protocol is "tls" (implicit TLS). sha256 and
+error says why a probe failed. protocol is how TLS was reached: "tls" (from the
+first byte) or the protocol whose upgrade was spoken (smtp, ldap, ...). sha256 and
 subject are the leaf's when the endpoint presented a certificate (a failed
 handshake may still have presented one), else empty. An endpoint probed twice
 in one sweep (a resumed sweep) is listed once, with its latest observation.
@@ -126,7 +127,7 @@ func listEndpoints(c *cli.Context, f string, db *store.DB, sweepID int64, filter
 				o.LeafSHA256[:min(12, len(o.LeafSHA256))], truncate(o.Error, endpointErrorWidth))
 		} else {
 			err = enc.Encode(o.IP, o.Port, o.SNI, o.Status, o.Error, o.TLSVersion, o.CipherSuite,
-				protocol(o), o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt)
+				o.Protocol, o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt)
 		}
 		if err != nil {
 			return failure(err, "")
@@ -134,11 +135,6 @@ func listEndpoints(c *cli.Context, f string, db *store.DB, sweepID int64, filter
 	}
 	return enc.Close()
 }
-
-// protocol is how the endpoint was spoken to. Every stored observation is
-// implicit TLS today; once the store records STARTTLS probes, this reads
-// the row's own value.
-func protocol(store.Observation) string { return "tls" }
 
 // truncate shortens s to at most n runes, marking the cut with "…".
 func truncate(s string, n int) string {

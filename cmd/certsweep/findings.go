@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/store"
 	"github.com/urfave/cli/v2"
 )
@@ -158,6 +159,24 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		if err != nil {
 			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
 		}
+		ow := owners.Of(ep)
+		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
+		fs, err := ev.Evaluate(ctx, ep)
+		if err != nil {
+			return failure(err, "")
+		}
+		if err := each(ep, fs); err != nil {
+			return err
+		}
+	}
+	// Endpoints that refused TLS presented no certificate but are a finding.
+	plain := store.ObservationFilter{Statuses: []string{string(scanner.StatusNoStartTLS)}}
+	for o, err := range db.Observations(ctx, s.sweepID, plain) {
+		if err != nil {
+			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
+		}
+		ep := store.Endpoint{SweepID: o.SweepID, IP: o.IP, Port: o.Port, SNI: o.SNI, Protocol: o.Protocol,
+			ObservedAt: o.ObservedAt, Status: o.Status, Error: o.Error}
 		ow := owners.Of(ep)
 		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
 		fs, err := ev.Evaluate(ctx, ep)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/store"
 	"github.com/urfave/cli/v2"
 )
@@ -97,6 +98,9 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 			break
 		}
 		where := fmt.Sprintf("%s:%d", s.IP, s.Port)
+		if s.Protocol != "" && s.Protocol != string(scanner.ProtoTLS) {
+			where += " " + s.Protocol
+		}
 		if s.SNI != "" {
 			where += " sni=" + s.SNI
 		}

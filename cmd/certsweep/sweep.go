@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -32,13 +34,23 @@ hostnames (resolved; the name is sent as SNI and recorded) and host:port or
 space is visited in a pseudo-random order (--seed) so no host or subnet gets a burst.
 
 Every probe ends as one of: ok, refused, timeout, reset, not-tls, handshake-error,
-too-large. Endpoints that answered are recorded with their whole chain; all
-outcomes are counted in the sweep's statistics. Ctrl-C stops cleanly: everything
-observed so far is committed and the sweep is marked interrupted (exit 130).
+too-large, no-starttls (the service speaks its protocol but refuses TLS: a
+plaintext-only finding). Endpoints that answered are recorded with their whole
+chain; all outcomes are counted in the sweep's statistics. Ctrl-C stops cleanly:
+everything observed so far is committed and the sweep is marked interrupted
+(exit 130).
 
-Default ports: ` + portList(scanner.DefaultPorts) + `
+Default ports: ` + wrapList(portList(scanner.DefaultPorts), 64, "\n   ") + `
 (HTTPS, SMTPS, LDAPS, DNS-over-TLS, FTPS, IMAPS, POP3S, Docker, LDAPS GC, SIP-TLS,
-WinRM, Kubernetes API, HTTPS-alt, MQTT, kubelet)
+WinRM, Kubernetes API, HTTPS-alt, MQTT, kubelet, and the protocol ports below)
+
+Protocols: most ports get TLS from the first byte. These ports first speak
+their protocol's own upgrade, then the same TLS handshake; name a protocol for
+any port with PORT/PROTOCOL in --ports (e.g. 2525/smtp,10389/ldap):
+` + protocolHelp() + `
+An implicit-TLS port answered by an SMTP, FTP, IMAP, POP3 or XMPP greeting is
+retried once with that protocol's upgrade. --starttls off turns the port
+defaults and that retry off (protocols named in --ports still apply).
 
 Examples:
    certsweep sweep 10.20.0.0/16
@@ -48,10 +60,12 @@ Examples:
    grep -v '^#' inventory.txt | certsweep sweep --targets-file -
    certsweep sweep ldap.corp.example:636 '[2001:db8::10]:8443'
    certsweep sweep --sni www.example.com 192.0.2.0/28
+   certsweep sweep --ports 25,587,2525/smtp,389,10389/ldap,5432 10.20.0.0/16
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
 			dbFlag(),
-			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "`PORTS` to probe: list and ranges, e.g. 443,8443,9000-9010 (default: common TLS ports, see above)"},
+			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "`PORTS` to probe: list and ranges, each optionally /PROTOCOL, e.g. 443,8443,9000-9010,2525/smtp (default: common TLS ports, see above)"},
+			&cli.StringFlag{Name: "starttls", Value: "auto", Usage: "`MODE` auto: speak each port's protocol (see above) and retry plaintext greetings; off: implicit TLS only, except protocols named in --ports"},
 			&cli.StringSliceFlag{Name: "targets-file", Aliases: []string{"f"}, Usage: "read targets from `FILE` (- for stdin), one per line, # comments"},
 			&cli.StringSliceFlag{Name: "exclude", Aliases: []string{"x"}, Usage: "never probe these addresses, CIDRs or ranges (repeatable, or comma-separated)"},
 			&cli.StringSliceFlag{Name: "exclude-file", Usage: "read exclusions from `FILE`, one per line, # comments"},
@@ -60,7 +74,7 @@ Examples:
 			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "probes in flight"},
 			&cli.IntFlag{Name: "per-host", Value: 4, Usage: "probes in flight against any one address"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
-			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "TLS handshake timeout, after connecting"},
+			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "bound on each probe after connecting: the protocol's upgrade and the TLS handshake"},
 			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
 			&cli.StringFlag{Name: "name", Usage: "the sweep's `NAME`: diff compares sweeps of one name (default: derived from the targets and ports)"},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "exit 0 even when no TLS endpoint answered (default: exit 4)"},
@@ -110,7 +124,7 @@ type sweepSettings struct {
 // and options. --rate, --concurrency, --per-host, the timeouts and --quiet
 // may be changed; targets and ports may not.
 func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
-	for _, f := range []string{"ports", "targets-file", "exclude", "exclude-file", "sni", "seed", "name", "allow-large-ipv6"} {
+	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "seed", "name", "allow-large-ipv6"} {
 		if c.IsSet(f) {
 			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
 		}
@@ -150,10 +164,11 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		}
 		s.excludes = append(s.excludes, in)
 	}
-	if s.ports, err = scanner.ParsePorts(sw.Ports); err != nil {
+	cfg := &s.cfg
+	starttls, _ := sw.Options["starttls"].(string) // "" before protocols: auto, then
+	if s.ports, err = setProtocols(cfg.Prober, sw.Ports, cmp.Or(starttls, "auto")); err != nil {
 		return s, failure(fmt.Errorf("sweep %d: stored ports: %w", id, err), "")
 	}
-	cfg := &s.cfg
 	cfg.Seed = sw.Seed
 	num := func(flag, key string, def int) int {
 		if c.IsSet(flag) {
@@ -247,15 +262,15 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	}
 	s.excludeTokens = exTokens
 
-	s.ports = scanner.DefaultPorts
 	s.portsText = portList(scanner.DefaultPorts)
-	if p := c.String("ports"); c.IsSet("ports") {
-		ports, err := scanner.ParsePorts(p)
-		if err != nil {
-			return s, usageError(fmt.Errorf("--ports: %w", err), "ports are 1-65535, e.g. --ports 443,8443,9000-9010")
-		}
-		s.ports, s.portsText = ports, p
+	if c.IsSet("ports") {
+		s.portsText = c.String("ports")
 	}
+	ports, err := setProtocols(s.cfg.Prober, s.portsText, c.String("starttls"))
+	if err != nil {
+		return s, usageError(err, "ports are 1-65535, each optionally /PROTOCOL, e.g. --ports 443,8443,9000-9010,2525/smtp")
+	}
+	s.ports = ports
 	if s.name == "" {
 		s.name = defaultSweepName(s.tokens, s.excludeTokens, s.ports, c.IsSet("ports"))
 	}
@@ -389,6 +404,60 @@ func splitList(s string) []string {
 	return out
 }
 
+// setProtocols reads a port spec and the --starttls mode into p: which
+// protocol each port speaks and whether plaintext greetings are retried.
+// It returns the ports.
+func setProtocols(p *scanner.Prober, spec, mode string) ([]uint16, error) {
+	ports, named, err := scanner.ParsePortSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--ports: %w", err)
+	}
+	switch mode {
+	case "auto":
+		p.Protocols, p.Sniff = scanner.DefaultProtocols(), true
+	case "off":
+		p.Protocols, p.Sniff = map[uint16]scanner.Protocol{}, false
+	default:
+		return nil, fmt.Errorf("--starttls %q: want auto or off", mode)
+	}
+	maps.Copy(p.Protocols, named)
+	return ports, nil
+}
+
+// starttlsMode is the --starttls mode p was set up with.
+func starttlsMode(p *scanner.Prober) string {
+	if p.Sniff {
+		return "auto"
+	}
+	return "off"
+}
+
+// protocolHelp lists every protocol but implicit TLS with its default ports.
+func protocolHelp() string {
+	var b strings.Builder
+	for _, pi := range scanner.Protocols {
+		if pi.Protocol == scanner.ProtoTLS {
+			continue
+		}
+		fmt.Fprintf(&b, "   %-12s %-10s %s\n", pi.Protocol, portList(pi.Ports), pi.Summary)
+	}
+	return b.String()
+}
+
+// wrapList breaks a comma-separated list after a comma once a line is
+// longer than width, joining the lines with sep.
+func wrapList(list string, width int, sep string) string {
+	var lines []string
+	for len(list) > width {
+		i := strings.LastIndexByte(list[:width], ',')
+		if i < 0 {
+			break
+		}
+		lines, list = append(lines, list[:i+1]), list[i+1:]
+	}
+	return strings.Join(append(lines, list), sep)
+}
+
 func portList(ports []uint16) string {
 	var b strings.Builder
 	for i, p := range ports {
@@ -450,7 +519,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 			Options: map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
 				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
-				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6,
+				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p),
 			},
 		})
 		if err != nil {
