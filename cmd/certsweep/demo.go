@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,8 +45,10 @@ func demoCommand() *cli.Command {
 presenting varied certificates: valid, expired, expiring in 7 days, self-signed,
 RSA-1024, SHA-1-signed, TLS 1.0-only, TLS 1.3-only, wrong host name, a full
 three-certificate chain, an SNI-only virtual host, a peer that never speaks and
-an incomplete chain. It sweeps the whole subnet into a database as a sweep named
-"demo", exactly as certsweep sweep would, and prints the certificates found and
+an incomplete chain; and, on their own ports, services that reach TLS through
+their protocol: SMTP STARTTLS (2525), LDAP StartTLS (10389), PostgreSQL (15432)
+and an SMTP server that offers no TLS at all. It sweeps the whole subnet into a
+database as a sweep named "demo", exactly as certsweep sweep would, and prints the certificates found and
 the high and critical findings. It then prints the next steps of a weekly loop
 (findings, track, sweep again, diff, report) as commands that work as printed.
 
@@ -93,6 +96,11 @@ func runDemo(c *cli.Context) error {
 	if port < 1024 || port > 65535 {
 		return usageError(fmt.Errorf("--port %d: must be 1024-65535", port), "ports below 1024 need root; the demo runs as any user")
 	}
+	for _, p := range scannertest.DemoPeers {
+		if uint(p.Port) == port {
+			return usagef("--port %d: the lab's %s endpoint uses that port; pick another", port, p.Kind)
+		}
+	}
 	dbPath := c.String("db")
 	caPath := c.String("write-ca")
 	if caPath == "" {
@@ -122,6 +130,10 @@ func runDemo(c *cli.Context) error {
 		return failure(fmt.Errorf("start the demo lab: %w", err), "")
 	}
 	defer lab.Close()
+	if err := lab.StartPeers(scannertest.DemoPeers); err != nil {
+		return failure(fmt.Errorf("start the demo lab: %w", err),
+			"another service may hold one of the lab's protocol ports on these addresses; pass another --subnet")
+	}
 
 	if err := writeCAPEM(caFile, lab.CA.Root.DER); err != nil {
 		return failure(fmt.Errorf("write %s: %w", caPath, err), "")
@@ -133,8 +145,11 @@ func runDemo(c *cli.Context) error {
 	s := sweepSettings{
 		dbPath: dbPath, name: "demo", quiet: c.Bool("quiet"),
 		tokens: []string{prefix.String()}, inputs: []scanner.Input{in},
-		ports: []uint16{lab.Port}, portsText: fmt.Sprint(lab.Port),
-		cfg: scanner.DefaultConfig(), progressPeriod: 2 * time.Second,
+		portsText: demoPorts(lab.Port),
+		cfg:       scanner.DefaultConfig(), progressPeriod: 2 * time.Second,
+	}
+	if s.ports, err = setProtocols(s.cfg.Prober, s.portsText, "auto"); err != nil {
+		return err
 	}
 	// Closed loopback addresses answer at once: pace a large subnet faster so
 	// that no demo sweep takes more than a few seconds.
@@ -168,13 +183,25 @@ func runDemo(c *cli.Context) error {
 	}
 	printDemoNext(stdout, c, dbPath, caPath, fp)
 	if d := c.Duration("serve"); d > 0 {
-		fmt.Fprintf(stderr, "certsweep: lab stays up for %s: certsweep sweep --db %s --ports %d %s\n", d, shellQuote(dbPath), lab.Port, prefix)
+		fmt.Fprintf(stderr, "certsweep: lab stays up for %s: certsweep sweep --db %s --ports %s %s\n", d, shellQuote(dbPath), demoPorts(lab.Port), prefix)
 		select {
 		case <-time.After(d):
 		case <-c.Context.Done():
 		}
 	}
 	return nil
+}
+
+// demoPorts is the demo sweep's port spec: the lab's TLS port and each
+// protocol peer's port named with its protocol, e.g. 8443,2525/smtp,...
+func demoPorts(port uint16) string {
+	spec := []string{fmt.Sprint(port)}
+	for _, p := range scannertest.DemoPeers {
+		if s := fmt.Sprintf("%d/%s", p.Port, p.Protocol); !slices.Contains(spec, s) {
+			spec = append(spec, s)
+		}
+	}
+	return strings.Join(spec, ",")
 }
 
 // demoSubnet parses --subnet: an IPv4 subnet of 127.0.0.0/8, /16 to /29, with

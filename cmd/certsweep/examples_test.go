@@ -528,7 +528,7 @@ type exEnv struct {
 }
 
 var (
-	exPortsFlag  = regexp.MustCompile(`(^|\s)(--ports|-p)(\s+|=)(['"]?)([0-9][0-9,-]*)`)
+	exPortsFlag  = regexp.MustCompile(`(^|\s)(--ports|-p)(\s+|=)(['"]?)([0-9][0-9a-z/,-]*)`)
 	exDotted     = regexp.MustCompile(`[0-9.]+`)
 	exDocName    = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9@._-]*\.example(\.[A-Za-z]+)?\b`)
 	exAbsPath    = regexp.MustCompile(`(?:^|[\s="'<>])(/[A-Za-z][^\s"'|;&)<>]*)`)

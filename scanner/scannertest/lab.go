@@ -30,6 +30,9 @@ type Lab struct {
 	Port      uint16
 	CA        *CA
 	Endpoints []*Endpoint
+	// Peers are the protocol endpoints StartPeers added, each on its own
+	// port (ProtocolPeer.Port) at one of the lab's addresses.
+	Peers []*Endpoint
 
 	kind    func(i int) string
 	rsaKey  crypto.Signer // shared by "valid-rsa" endpoints
@@ -253,9 +256,54 @@ func (l *Lab) endpoint(i int, addr netip.Addr) (*Endpoint, error) {
 	return &Endpoint{Kind: kind, Server: s, Presents: cert.Certificate}, nil
 }
 
+// ProtocolPeer is a lab endpoint that reaches TLS through a protocol's
+// upgrade (STARTTLS and the like), on a port of its own.
+type ProtocolPeer struct {
+	Kind      string // what it demonstrates, e.g. "smtp-starttls"
+	Protocol  string // a scanner protocol name, as NewPeer takes
+	Port      uint16
+	Behaviour Behaviour
+}
+
+// DemoPeers are the protocol endpoints a demo lab adds: mail, directory
+// and database services on unprivileged ports, and a mail server that
+// offers no TLS at all.
+var DemoPeers = []ProtocolPeer{
+	{"smtp-starttls", "smtp", 2525, Normal},
+	{"ldap-starttls", "ldap", 10389, Normal},
+	{"postgres-ssl", "postgres", 15432, Normal},
+	{"smtp-plaintext-only", "smtp", 2525, NoUpgrade},
+}
+
+// StartPeers starts each peer on the lab's addresses in order, the first
+// peer on the first endpoint's address, each presenting its own leaf from
+// the lab CA. Peers that share a port must be on different addresses,
+// which this order gives as long as the lab has as many endpoints.
+func (l *Lab) StartPeers(peers []ProtocolPeer) error {
+	addr := l.Prefix.Addr()
+	for i, p := range peers {
+		addr = addr.Next()
+		name := fmt.Sprintf("%s-%d.lab.test", p.Protocol, i)
+		cert, err := l.CA.Leaf(CertOptions{CommonName: name, DNSNames: []string{name}, IPs: []net.IP{addr.AsSlice()}})
+		if err != nil {
+			return err
+		}
+		s, err := NewPeer(netip.AddrPortFrom(addr, p.Port).String(), p.Protocol, TLSConfig(cert, 0, 0), p.Behaviour)
+		if err != nil {
+			return fmt.Errorf("start the lab's %s peer: %w", p.Kind, err)
+		}
+		ep := &Endpoint{Kind: p.Kind, Server: s}
+		if p.Behaviour == Normal {
+			ep.Presents = cert.Certificate
+		}
+		l.Peers = append(l.Peers, ep)
+	}
+	return nil
+}
+
 // Close stops every endpoint of the lab.
 func (l *Lab) Close() {
-	for _, e := range l.Endpoints {
+	for _, e := range append(l.Endpoints, l.Peers...) {
 		e.Server.Close()
 	}
 }
