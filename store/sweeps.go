@@ -269,6 +269,30 @@ func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error
 	return n, nil
 }
 
+// ReachedByProtocol counts, by protocol ("tls", "smtp", ...), the
+// endpoints of a sweep that presented a certificate.
+func (db *DB) ReachedByProtocol(ctx context.Context, sweepID int64) (map[string]int64, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT protocol, count(*) FROM (SELECT DISTINCT ip, port, sni, protocol
+		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL) GROUP BY protocol`, sweepID)
+	if err != nil {
+		return nil, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var proto string
+		var n int64
+		if err := rows.Scan(&proto, &n); err != nil {
+			return nil, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
+		}
+		counts[proto] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
+	}
+	return counts, nil
+}
+
 // PreviousComplete returns the latest complete sweep before sweep id that
 // has the same name, or ErrNotFound.
 func (db *DB) PreviousComplete(ctx context.Context, id int64) (Sweep, error) {

@@ -569,8 +569,12 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		}
 	}
 	var reached int64
+	var byProto map[string]int64
 	if writeErr == nil && finErr == nil {
-		reached, finErr = db.EndpointsReached(finCtx, id)
+		byProto, finErr = db.ReachedByProtocol(finCtx, id)
+		for _, n := range byProto {
+			reached += n
+		}
 	}
 	sw, findErr := db.FindSweep(finCtx, id)
 	var result error
@@ -589,7 +593,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 			hint: "check the routing and firewalls between this host and the targets, and the --ports list; --allow-empty accepts an empty sweep"}
 	}
 	if findErr == nil && (!s.quiet || result != nil) {
-		printSummary(stdout, sw, time.Since(start), prog.done.Load(), reached, len(inherited))
+		printSummary(stdout, sw, time.Since(start), prog.done.Load(), byProto, len(inherited))
 	}
 	return id, result
 }
@@ -600,17 +604,34 @@ const exitEmpty = 4
 
 // printSummary reports a sweep's totals; the rate is of the probes this run
 // made (a resumed sweep's earlier probes are in the totals, not the rate).
-func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow uint64, reached int64, inherited int) {
+func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow uint64, reached map[string]int64, inherited int) {
 	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, s.Done(), s.ProbesTotal,
 		elapsed.Round(100*time.Millisecond), float64(probedNow)/max(elapsed.Seconds(), 1e-3))
 	fmt.Fprintf(w, "  name: %s\n", report.Terminal(s.Name))
 	fmt.Fprintf(w, "  targets: %s; ports: %s\n", strings.Join(s.Targets, " "), s.Ports)
 	fmt.Fprintf(w, "  outcomes: %s\n", outcomeText(s))
-	fmt.Fprintf(w, "  TLS endpoints: %d; new certificates: %d", reached, s.NewCerts)
+	fmt.Fprintf(w, "  TLS endpoints: %s; new certificates: %d", reachedText(reached), s.NewCerts)
 	if inherited > 0 {
 		fmt.Fprintf(w, "; owners carried over to %d renewed certificates", inherited)
 	}
 	fmt.Fprintln(w)
+}
+
+// reachedText is the count of TLS endpoints, by protocol when any was
+// reached through one: "12 (tls 9, smtp 2, ldap 1)".
+func reachedText(byProto map[string]int64) string {
+	var total int64
+	var parts []string
+	for _, pi := range scanner.Protocols {
+		if n := byProto[string(pi.Protocol)]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", pi.Protocol, n))
+		}
+	}
+	if len(parts) == 0 || len(parts) == 1 && byProto[string(scanner.ProtoTLS)] > 0 {
+		return fmt.Sprint(total)
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
 
 // outcomeText lists a sweep's outcome counts, e.g. "ok 3, refused 250, ...".
