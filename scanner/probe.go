@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,7 @@ func NewProber() *Prober {
 // Probe connects to t and performs a TLS handshake, offering SSL 3.0 to
 // TLS 1.3, after the plaintext upgrade of the port's protocol if it has one.
 // An implicit-TLS probe answered by a plaintext greeting (SMTP, FTP, IMAP,
-// POP3, XMPP) is retried once with that protocol's upgrade when Sniff is
+// POP3, XMPP, MySQL) is retried once with that protocol's upgrade when Sniff is
 // set. It always returns a Result; failures are classified in Status.
 func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	proto := p.protocolFor(t.Addr.Port())
@@ -129,6 +130,9 @@ func (p *Prober) probe(ctx context.Context, t Target, proto Protocol) (r Result,
 		stop()
 		if err != nil {
 			r.Status, r.Err = classify(err), err.Error()
+			if r.Status != StatusNoStartTLS {
+				r.Err = fmt.Sprintf("%s, before TLS: %s", proto, r.Err) // which stage failed
+			}
 			return r, nil
 		}
 	}

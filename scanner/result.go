@@ -60,7 +60,7 @@ func classify(err error) Status {
 		return StatusOK
 	case errors.Is(err, errNoStartTLS):
 		return StatusNoStartTLS
-	case errors.Is(err, errTooLarge), errors.Is(err, errLineTooLong),
+	case errors.Is(err, errTooLarge),
 		// zcrypto refuses handshake messages over 64 KiB with an unexported,
 		// untyped error; its wording is the only handle on it.
 		strings.Contains(err.Error(), "exceeds maximum of"):

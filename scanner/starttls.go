@@ -121,8 +121,36 @@ func newSession(c net.Conn, name string, port uint16) *session {
 	return &session{conn: c, br: bufio.NewReaderSize(c, 4096), Name: name, Port: port}
 }
 
+// boundError ends a preamble that passes one of its bounds below the byte
+// cap (a line, the lines of a reply, an announced message length, XML
+// tokens). Like the byte cap it classifies as too-large: the peer sent
+// more than a probe accepts.
+type boundError string
+
+func (e boundError) Error() string      { return string(e) }
+func (boundError) Is(target error) bool { return target == errTooLarge }
+
 // errLineTooLong ends a probe whose peer sends a line over maxLine bytes.
-var errLineTooLong = fmt.Errorf("peer sent a line longer than %d bytes", maxLine)
+var errLineTooLong = boundError(fmt.Sprintf("peer sent a line longer than %d bytes", maxLine))
+
+// tooManyLines is the boundError for a reply of more than maxReplyLines.
+func tooManyLines(proto Protocol) error {
+	return boundError(fmt.Sprintf("%s server sent a reply of more than %d lines", proto, maxReplyLines))
+}
+
+// oversize is the boundError for an announced message over limit bytes.
+func oversize(n, limit int, what string) error {
+	return boundError(fmt.Sprintf("peer announced a %d-byte %s; the limit is %d", n, what, limit))
+}
+
+// readAnnounced reads an n-byte message whose length the peer announced,
+// refusing more than limit before allocating.
+func readAnnounced(s *session, n, limit int, what string) ([]byte, error) {
+	if n < 0 || n > limit {
+		return nil, oversize(n, limit, what)
+	}
+	return s.ReadFull(n)
+}
 
 // ReadLine reads one line, without its CR LF (or bare LF), of at most
 // maxLine bytes.
@@ -171,7 +199,7 @@ func (s *session) ReadReply() (int, []string, error) {
 			return 0, lines, err
 		}
 		if len(lines) >= maxReplyLines {
-			return 0, lines, fmt.Errorf("peer sent a reply of more than %d lines", maxReplyLines)
+			return 0, lines, boundError(fmt.Sprintf("peer sent a reply of more than %d lines", maxReplyLines))
 		}
 		if _, ok := replyCode(line); ok {
 			lines = append(lines, replyText(line))
@@ -215,7 +243,7 @@ func (s *session) Write(b []byte) error {
 // allocation, since lengths come from the peer.
 func (s *session) ReadFull(n int) ([]byte, error) {
 	if n < 0 || n > maxPacket {
-		return nil, fmt.Errorf("peer announced a %d-byte message; the limit is %d", n, maxPacket)
+		return nil, oversize(n, maxPacket, "message")
 	}
 	b := make([]byte, n)
 	_, err := io.ReadFull(s.br, b)
@@ -293,10 +321,10 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-// sniff recognises the plaintext greeting of a protocol with a TLS upgrade
-// in the first bytes a peer sent; "" if there is none. Only protocols whose
-// server speaks first (or answers a ClientHello in its own framing) can be
-// recognised.
+// sniff recognises the greeting of a protocol with a TLS upgrade in the
+// first bytes a peer sent; "" if there is none. Only protocols whose server
+// speaks first (or answers a ClientHello in its own framing) can be
+// recognised: SMTP, FTP, IMAP, POP3, XMPP and MySQL.
 func sniff(head []byte, port uint16) Protocol {
 	upper := bytes.ToUpper(head)
 	switch {
@@ -315,6 +343,9 @@ func sniff(head []byte, port uint16) Protocol {
 			return ProtoXMPPServer
 		}
 		return ProtoXMPP
+	case len(head) >= 5 && head[3] == 0 && head[4] == 10:
+		// A MySQL/MariaDB greeting: a 3-byte length, sequence 0, protocol 10.
+		return ProtoMySQL
 	}
 	return ""
 }

@@ -35,7 +35,8 @@ const (
 	// EndlessReply sends a multi-line (or multi-part) reply that never ends,
 	// in well-formed short lines.
 	EndlessReply
-	// Garbage sends random bytes instead of the protocol.
+	// Garbage sends a fixed blob of junk bytes instead of the protocol
+	// (fixed, so that the client's verdict never depends on chance).
 	Garbage
 	// StallAfterUpgrade agrees to TLS, then never sends a ServerHello.
 	StallAfterUpgrade
