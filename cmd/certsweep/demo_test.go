@@ -197,8 +197,9 @@ func TestDemoLabSize(t *testing.T) {
 	ca := filepath.Join(dir, "lab-root.pem")
 	stdout, stderr := runDemoOK(t, append([]string{"--db", db, "--lab-size", fmt.Sprint(n), "--write-ca", ca}, place...)...)
 	out, _, _ := run(t, context.Background(), "sweeps", "--db", db, "--format", "json")
-	if s := jsonLines(t, out); len(s) != 1 || s[0]["probes_total"] != float64(16) {
-		t.Errorf("a demo on a /28 should sweep its 16 addresses: %v\n%s", s, stdout)
+	ports := strings.Count(demoPorts(defaultDemoPort), ",") + 1 // the TLS port and each protocol peer's
+	if s := jsonLines(t, out); len(s) != 1 || s[0]["probes_total"] != float64(16*ports) {
+		t.Errorf("a demo on a /28 should sweep its 16 addresses on %d ports: %v\n%s", ports, s, stdout)
 	}
 	if !strings.Contains(stderr, "wrote the lab's root CA to "+ca) {
 		t.Errorf("stderr does not say where the CA went:\n%s", stderr)

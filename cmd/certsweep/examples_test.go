@@ -662,9 +662,10 @@ func newExWorld(t *testing.T) *exWorld {
 		}
 		return s, err
 	}
-	// Hosts .1-.3 also answer on a default port, for examples without --ports.
+	// Hosts .1-.3 also answer on a default implicit-TLS port, for examples
+	// without --ports.
 	for _, p := range scanner.DefaultPorts {
-		if p < 1024 || int(p) == int(lab.Port) {
+		if _, upgrade := scanner.DefaultProtocols()[p]; p < 1024 || int(p) == int(lab.Port) || upgrade {
 			continue
 		}
 		var started []*scannertest.Server

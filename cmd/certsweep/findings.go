@@ -155,17 +155,20 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		return err
 	}
 	ev := report.NewEvaluator(s.policy, certs, known)
-	for ep, err := range db.Endpoints(ctx, s.sweepID) {
-		if err != nil {
-			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
-		}
+	one := func(ep store.Endpoint) error {
 		ow := owners.Of(ep)
 		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
 		fs, err := ev.Evaluate(ctx, ep)
 		if err != nil {
 			return failure(err, "")
 		}
-		if err := each(ep, fs); err != nil {
+		return each(ep, fs)
+	}
+	for ep, err := range db.Endpoints(ctx, s.sweepID) {
+		if err != nil {
+			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
+		}
+		if err := one(ep); err != nil {
 			return err
 		}
 	}
@@ -175,15 +178,9 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		if err != nil {
 			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
 		}
-		ep := store.Endpoint{SweepID: o.SweepID, IP: o.IP, Port: o.Port, SNI: o.SNI, Protocol: o.Protocol,
-			ObservedAt: o.ObservedAt, Status: o.Status, Error: o.Error}
-		ow := owners.Of(ep)
-		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
-		fs, err := ev.Evaluate(ctx, ep)
+		err := one(store.Endpoint{SweepID: o.SweepID, IP: o.IP, Port: o.Port, SNI: o.SNI, Protocol: o.Protocol,
+			ObservedAt: o.ObservedAt, Status: o.Status, Error: o.Error})
 		if err != nil {
-			return failure(err, "")
-		}
-		if err := each(ep, fs); err != nil {
 			return err
 		}
 	}

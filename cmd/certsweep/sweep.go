@@ -48,7 +48,7 @@ Protocols: most ports get TLS from the first byte. These ports first speak
 their protocol's own upgrade, then the same TLS handshake; name a protocol for
 any port with PORT/PROTOCOL in --ports (e.g. 2525/smtp,10389/ldap):
 ` + protocolHelp() + `
-An implicit-TLS port answered by an SMTP, FTP, IMAP, POP3 or XMPP greeting is
+An implicit-TLS port answered by an SMTP, FTP, IMAP, POP3, XMPP or MySQL greeting is
 retried once with that protocol's upgrade. --starttls off turns the port
 defaults and that retry off (protocols named in --ports still apply).
 
