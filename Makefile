@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/certsweep
 FUZZTIME ?= 30s
 
-.PHONY: all build test bench gobench lint demo fuzz clean
+.PHONY: all build test bench gobench lint demo fuzz clean interop
 
 all: build
 
@@ -37,6 +37,14 @@ lint:
 # certsweep-demo.db and prints the inventory.
 demo: build
 	./$(BIN) demo
+
+# Real server software on 127.0.93.1 (postfix, dovecot, slapd, PostgreSQL,
+# MariaDB, vsftpd, prosody, xrdp), one certificate per endpoint: every leaf
+# certsweep stores must match the one openssl s_client (rdp_cert.py for RDP)
+# fetches. Root on Debian; installs the packages the first time (about 20 s),
+# then about 10 s. KEEP=1 leaves the lab running (testdata/interop/README.md).
+interop: build
+	CERTSWEEP=$(BIN) bash testdata/interop/run.sh
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a real campaign).
 # Minimising a new input is capped at 10s: the default 60s stalls a target
