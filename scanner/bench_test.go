@@ -99,3 +99,40 @@ func BenchmarkSweepLoopback(b *testing.B) {
 	}
 	b.ReportMetric(float64(ok)/b.Elapsed().Seconds(), "handshakes/s")
 }
+
+// BenchmarkProbeProtocol measures one probe, connect to certificate, over
+// implicit TLS and through each protocol's upgrade, against in-process
+// peers (both ends in this process): what a protocol's preamble adds to a
+// handshake.
+func BenchmarkProbeProtocol(b *testing.B) {
+	ca, err := scannertest.NewCA("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := ca.Leaf(scannertest.CertOptions{CommonName: "bench.test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := scannertest.TLSConfig(cert, 0, 0)
+	for _, proto := range append([]string{"tls"}, scannertest.PeerProtocols()...) {
+		b.Run(proto, func(b *testing.B) {
+			var s *scannertest.Server
+			if proto == "tls" {
+				s, err = scannertest.NewTLSServer("127.0.0.1:0", cfg)
+			} else {
+				s, err = scannertest.NewPeer("127.0.0.1:0", proto, cfg, scannertest.Normal)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			p := scanner.NewProber()
+			p.Protocols = map[uint16]scanner.Protocol{s.Addr.Port(): scanner.Protocol(proto)}
+			for b.Loop() {
+				if r := p.Probe(context.Background(), scanner.Target{Addr: s.Addr}); r.Status != scanner.StatusOK {
+					b.Fatalf("%s probe: %s %s", proto, r.Status, r.Err)
+				}
+			}
+		})
+	}
+}
