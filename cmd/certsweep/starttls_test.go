@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certsweep/certsweep/scanner/scannertest"
+	"github.com/certsweep/certsweep/store"
 )
 
 // starttlsPeer is one endpoint of TestStartTLSSweep's lab.
@@ -171,5 +173,61 @@ func TestStartTLSSweep(t *testing.T) {
 	}
 	if !gone {
 		t.Errorf("diff does not list the IMAP endpoint as gone:\n%s", stdout)
+	}
+}
+
+// TestResumeKeepsProtocols: an interrupted sweep resumes with the protocols
+// of its own port spec and its own --starttls mode, not today's defaults.
+func TestResumeKeepsProtocols(t *testing.T) {
+	ctx := context.Background()
+	ca, err := scannertest.NewCA("resume test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Leaf(scannertest.CertOptions{CommonName: "mail.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrFrom4([4]byte{127, byte(rand.IntN(254) + 1), byte(rand.IntN(256)), byte(rand.IntN(254) + 1)})
+	var ports [2]uint16
+	for i, proto := range []string{"smtp", "imap"} {
+		s, err := scannertest.NewPeer(netip.AddrPortFrom(addr, 0).String(), proto, scannertest.TLSConfig(cert, 0, 0), scannertest.Normal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		ports[i] = s.Addr.Port()
+	}
+	path := filepath.Join(t.TempDir(), "certs.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Interrupted before its first probe: SMTP named on one port, the IMAP
+	// port unnamed, and sniffing off.
+	id, err := db.CreateSweep(ctx, store.Sweep{Name: "resume", Targets: []string{addr.String()},
+		Ports: fmt.Sprintf("%d/smtp,%d", ports[0], ports[1]), ProbesTotal: 2, Seed: 7,
+		Options: map[string]any{"starttls": "off", "timeout": "3s"}})
+	if err == nil {
+		err = db.FinishSweep(ctx, id, store.StateInterrupted, time.Now())
+	}
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, ctx, "sweep", "--db", path, "--resume", fmt.Sprint(id), "--starttls", "auto"); code != 2 ||
+		!strings.Contains(stderr, "--starttls cannot change it") {
+		t.Errorf("--resume with --starttls: exit %d, %s; want a usage error", code, stderr)
+	}
+	if stdout, stderr, code := run(t, ctx, "sweep", "--db", path, "--resume", fmt.Sprint(id), "--quiet"); code != 0 {
+		t.Fatalf("resume exit %d:\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ := run(t, ctx, "endpoints", "--db", path, "--format", "json")
+	got := map[float64]string{}
+	for _, r := range jsonLines(t, stdout) {
+		got[r["port"].(float64)] = fmt.Sprint(r["outcome"], " ", r["protocol"])
+	}
+	if got[float64(ports[0])] != "ok smtp" || got[float64(ports[1])] != "not-tls tls" {
+		t.Errorf("resumed sweep: %v; want the named SMTP port ok over smtp and the unnamed IMAP port not-tls over tls (no sniffing)", got)
 	}
 }
