@@ -99,7 +99,7 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 		}
 		where := fmt.Sprintf("%s:%d", s.IP, s.Port)
 		if s.Protocol != "" && s.Protocol != string(scanner.ProtoTLS) {
-			where += " " + s.Protocol
+			where += "/" + s.Protocol // as a port spec names it: 587/smtp
 		}
 		if s.SNI != "" {
 			where += " sni=" + s.SNI

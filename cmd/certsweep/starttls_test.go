@@ -150,6 +150,13 @@ func TestStartTLSSweep(t *testing.T) {
 		t.Errorf("report row of the plaintext-only peer = %v", r)
 	}
 
+	// show: where the certificate was seen, with the protocol.
+	smtp := peers[0]
+	stdout, stderr, code = run(t, ctx, "show", "--db", db, smtp.leaf[:16])
+	if want := fmt.Sprintf("%s/smtp", smtp.addr); code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("show %s: exit %d, want %q in:\n%s%s", smtp.leaf[:16], code, want, stdout, stderr)
+	}
+
 	// A week later the same ports with --starttls off: the sniffed IMAP
 	// endpoint is then implicit TLS (not-tls), a different endpoint.
 	stdout, stderr, code = run(t, ctx, "sweep", "--db", db, "--rate", "0", "--timeout", "3s", "--quiet",
