@@ -9,6 +9,11 @@
 // address; each Prober.Probe ends in a Result, whose Status classifies every
 // outcome (failures are results, not errors); Results go to a Sink.
 //
+// A port's Protocol decides what a probe says before its ClientHello:
+// nothing (implicit TLS), or the protocol's own upgrade (SMTP STARTTLS, the
+// LDAP StartTLS operation, PostgreSQL's SSLRequest, ...), each in its own
+// file and spoken over a session whose every read is bounded (starttls.go).
+//
 // Guarantees: every probe's cost is bounded (connect timeout, an absolute
 // handshake deadline, a cap on bytes read and on certificates kept); the
 // certificates a server sent are kept even when the handshake then fails;
