@@ -64,17 +64,48 @@ func NewProber() *Prober {
 // POP3, XMPP, MySQL) is retried once with that protocol's upgrade when Sniff is
 // set. It always returns a Result; failures are classified in Status.
 func (p *Prober) Probe(ctx context.Context, t Target) Result {
-	proto := p.protocolFor(t.Addr.Port())
-	r, head := p.probe(ctx, t, proto)
-	if proto != ProtoTLS || !p.Sniff || r.Status != StatusNotTLS || ctx.Err() != nil {
+	conn, r := p.Connect(ctx, t)
+	if conn == nil {
 		return r
 	}
-	sniffed := sniff(head, t.Addr.Port())
+	return p.Finish(ctx, conn, r)
+}
+
+// Connect opens the probe's TCP connection. On failure it returns a nil
+// connection and the finished Result; on success the connection and the
+// Result to pass to Finish. A sweep connects and finishes in separate pools,
+// so that silent addresses do not hold handshake workers.
+func (p *Prober) Connect(ctx context.Context, t Target) (net.Conn, Result) {
+	r := Result{Target: t, Protocol: p.protocolFor(t.Addr.Port()), Start: time.Now()}
+	d := net.Dialer{Timeout: p.ConnectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", t.Addr.String())
+	if err != nil {
+		r.Status, r.Err, r.End = classify(err), err.Error(), time.Now()
+		return nil, r
+	}
+	r.Connected = true
+	return conn, r
+}
+
+// Finish runs the rest of a probe on the connection Connect opened, and
+// closes it: the protocol's upgrade, the TLS handshake, and, for an
+// implicit-TLS probe answered by a plaintext greeting, the retry with that
+// protocol (a new connection) when Sniff is set.
+func (p *Prober) Finish(ctx context.Context, conn net.Conn, r Result) Result {
+	r, head := p.handshake(ctx, conn, r)
+	if r.Protocol != ProtoTLS || !p.Sniff || r.Status != StatusNotTLS || ctx.Err() != nil {
+		return r
+	}
+	sniffed := sniff(head, r.Target.Addr.Port())
 	if sniffed == "" {
 		return r
 	}
-	retry, _ := p.probe(ctx, t, sniffed)
-	retry.Start = r.Start
+	conn, retry := p.Connect(ctx, r.Target)
+	retry.Protocol, retry.Start = sniffed, r.Start
+	if conn == nil {
+		return retry
+	}
+	retry, _ = p.handshake(ctx, conn, retry)
 	return retry
 }
 
@@ -86,20 +117,15 @@ func (p *Prober) protocolFor(port uint16) Protocol {
 	return ProtoTLS
 }
 
-// probe runs one connection: connect, the protocol's upgrade, the TLS
-// handshake. It also returns the first bytes the peer sent, for sniffing.
-func (p *Prober) probe(ctx context.Context, t Target, proto Protocol) (r Result, head []byte) {
-	r = Result{Target: t, Protocol: proto, Start: time.Now()}
+// handshake runs one connection from Connect: the upgrade of the
+// started Result's protocol, then the TLS handshake; it closes raw. It also
+// returns the first bytes the peer sent, for sniffing.
+func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result) (r Result, head []byte) {
+	r = started
+	t, proto := r.Target, r.Protocol
 	defer func() { r.End = time.Now() }()
-
-	d := net.Dialer{Timeout: p.ConnectTimeout}
-	raw, err := d.DialContext(ctx, "tcp", t.Addr.String())
-	if err != nil {
-		r.Status, r.Err = classify(err), err.Error()
-		return r, nil
-	}
 	defer raw.Close()
-	r.Connected = true
+	var err error
 
 	// One deadline covers the whole probe, plaintext preamble included.
 	deadline := time.Now().Add(p.HandshakeTimeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -16,10 +17,15 @@ import (
 // DefaultConfig.
 type Config struct {
 	Prober      *Prober
-	Rate        int    // handshake attempts per second across the sweep; 0 = unlimited
-	Concurrency int    // probes in flight
-	PerHost     int    // probes in flight against any one address
-	Seed        uint64 // probe order; the same seed gives the same order
+	Rate        int // connection attempts (or SYNs) per second across the sweep; 0 = unlimited
+	Concurrency int // handshakes in flight
+	// ConnectConcurrency is how many TCP connects may be pending at once
+	// (connect discovery). A silent address holds one for the whole
+	// connect timeout, so this, not Concurrency, bounds how fast silent
+	// space is crossed. Values below Concurrency are raised to it.
+	ConnectConcurrency int
+	PerHost            int    // probes in flight against any one address
+	Seed               uint64 // probe order; the same seed gives the same order
 	// Skip, if set, reports positions (as yielded by Plan.Targets) that are
 	// already done, for resuming a sweep. Skipped targets are not probed.
 	Skip func(pos uint64) bool
@@ -27,16 +33,19 @@ type Config struct {
 
 // DefaultConfig returns the defaults the CLI documents.
 func DefaultConfig() Config {
-	return Config{Prober: NewProber(), Rate: 1000, Concurrency: 256, PerHost: 4}
+	return Config{Prober: NewProber(), Rate: 1000, Concurrency: 256, ConnectConcurrency: 256, PerHost: 4}
 }
 
 // Sink receives each finished probe. It is called from many goroutines at
 // once; an error from it stops the sweep and is returned by Sweep.
 type Sink func(ctx context.Context, pos uint64, r Result) error
 
-// Sweep probes every target of plan, at most cfg.Rate attempts per second and
-// cfg.Concurrency at a time, and hands each Result to sink. It returns when
-// all targets are done, when ctx ends (returning ctx's error) or when sink
+// Sweep probes every target of plan, at most cfg.Rate connection attempts
+// per second, and hands each Result to sink. Connects and handshakes run in
+// separate pools: up to cfg.ConnectConcurrency connects pending, each
+// connected endpoint then waiting for one of cfg.Concurrency handshake
+// workers (its handshake deadline starts then). It returns when all
+// targets are done, when ctx ends (returning ctx's error) or when sink
 // fails. Probes cut short by ctx ending are not handed to sink: they say
 // nothing about the endpoint.
 func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
@@ -64,11 +73,27 @@ func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 		return nil
 	})
 
+	type open struct {
+		pos  uint64
+		conn net.Conn
+		r    Result
+	}
+	opened := make(chan open, cfg.Concurrency)
+	// Connections accepted into opened but never finished (the sweep was
+	// cancelled) are closed here.
+	defer func() {
+		for o := range opened {
+			o.conn.Close()
+		}
+	}()
 	lim := newLimiter(ctx, cfg.Rate)
 	defer lim.Stop()
 	gate := newHostGate(ctx, cfg.PerHost)
-	for range cfg.Concurrency {
+	var connecting sync.WaitGroup
+	for range max(cfg.ConnectConcurrency, cfg.Concurrency) {
+		connecting.Add(1)
 		g.Go(func() error {
+			defer connecting.Done()
 			for j := range jobs {
 				if err := gate.acquire(ctx, j.t.Addr.Addr()); err != nil {
 					return err
@@ -78,13 +103,42 @@ func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 					gate.release(j.t.Addr.Addr())
 					return err
 				}
-				r := cfg.Prober.Probe(ctx, j.t)
+				conn, r := cfg.Prober.Connect(ctx, j.t)
+				if conn != nil {
+					select {
+					case opened <- open{j.pos, conn, r}: // the gate is released once it is finished
+						continue
+					case <-ctx.Done():
+						conn.Close()
+						gate.release(j.t.Addr.Addr())
+						return ctx.Err()
+					}
+				}
 				gate.release(j.t.Addr.Addr())
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				if err := sink(ctx, j.pos, r); err != nil {
 					return fmt.Errorf("record %s: %w", j.t.Addr, err)
+				}
+			}
+			return nil
+		})
+	}
+	go func() {
+		connecting.Wait()
+		close(opened)
+	}()
+	for range cfg.Concurrency {
+		g.Go(func() error {
+			for o := range opened {
+				r := cfg.Prober.Finish(ctx, o.conn, o.r)
+				gate.release(r.Target.Addr.Addr())
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := sink(ctx, o.pos, r); err != nil {
+					return fmt.Errorf("record %s: %w", r.Target.Addr, err)
 				}
 			}
 			return nil

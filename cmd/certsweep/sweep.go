@@ -71,7 +71,8 @@ Examples:
 			&cli.StringSliceFlag{Name: "exclude-file", Usage: "read exclusions from `FILE`, one per line, # comments"},
 			&cli.StringFlag{Name: "sni", Usage: "send server `NAME` to every target (default: the hostname given, or none)"},
 			&cli.IntFlag{Name: "rate", Aliases: []string{"r"}, Value: 1000, Usage: "handshake attempts per second across the sweep (0 = unlimited)"},
-			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "probes in flight"},
+			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "TLS handshakes in flight"},
+			&cli.IntFlag{Name: "connect-concurrency", Usage: "TCP connects pending at once; a silent address holds one for --connect-timeout (default: as many as the open-file limit allows, at most " + fmt.Sprint(maxConnectConcurrency) + ")"},
 			&cli.IntFlag{Name: "per-host", Value: 4, Usage: "probes in flight against any one address"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
 			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "bound on each probe after connecting: the protocol's upgrade and the TLS handshake"},
@@ -192,16 +193,48 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	}
 	cfg.Rate = num("rate", "rate", cfg.Rate)
 	cfg.Concurrency = num("concurrency", "concurrency", cfg.Concurrency)
+	cfg.ConnectConcurrency = num("connect-concurrency", "connect_concurrency", 0)
 	cfg.PerHost = num("per-host", "per_host", cfg.PerHost)
 	cfg.Prober.ConnectTimeout = dur("connect-timeout", "connect_timeout", cfg.Prober.ConnectTimeout)
 	cfg.Prober.HandshakeTimeout = dur("timeout", "timeout", cfg.Prober.HandshakeTimeout)
 	if v, ok := sw.Options["sni"].(string); ok {
 		cfg.Prober.SNI = v
 	}
-	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 {
-		return s, usagef("--rate, --concurrency and --per-host must be positive")
+	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.ConnectConcurrency < 0 {
+		return s, usagef("--rate, --concurrency, --connect-concurrency and --per-host must be positive")
 	}
-	return s, nil
+	return s, fitConnects(cfg)
+}
+
+// maxConnectConcurrency caps the default pool of pending connects: each
+// costs a goroutine and a socket, and beyond this the rate, not the pool,
+// bounds a sweep of silent space at any --connect-timeout worth using.
+const maxConnectConcurrency = 16384
+
+// fitConnects checks the pools against the open-file limit (each probe in
+// flight holds a socket; 64 stay for the database, its WAL and stdio) and
+// sizes the default connect pool: as large as the limit allows, at most
+// maxConnectConcurrency, never below --concurrency.
+func fitConnects(cfg *scanner.Config) error {
+	limit, ok := openFileLimit()
+	if !ok {
+		limit = 1024
+	}
+	room := int(min(limit, 1<<30)) - 64
+	if cfg.Concurrency > room {
+		return usageError(fmt.Errorf("--concurrency %d needs more open files than this process may have (limit %d)", cfg.Concurrency, limit),
+			fmt.Sprintf("use --concurrency %d or less, or raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd)", max(1, room)))
+	}
+	if cfg.ConnectConcurrency == 0 {
+		cfg.ConnectConcurrency = max(cfg.Concurrency, min(maxConnectConcurrency, room-cfg.Concurrency))
+		return nil
+	}
+	if cfg.ConnectConcurrency+cfg.Concurrency > room {
+		return usageError(fmt.Errorf("--connect-concurrency %d with --concurrency %d needs more open files than this process may have (limit %d)", cfg.ConnectConcurrency, cfg.Concurrency, limit),
+			fmt.Sprintf("use --connect-concurrency %d or less, or raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd)", max(1, room-cfg.Concurrency)))
+	}
+	cfg.ConnectConcurrency = max(cfg.ConnectConcurrency, cfg.Concurrency)
+	return nil
 }
 
 func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
@@ -277,6 +310,7 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 
 	cfg := &s.cfg
 	cfg.Rate, cfg.Concurrency, cfg.PerHost = c.Int("rate"), c.Int("concurrency"), c.Int("per-host")
+	cfg.ConnectConcurrency = c.Int("connect-concurrency")
 	cfg.Prober.ConnectTimeout, cfg.Prober.HandshakeTimeout = c.Duration("connect-timeout"), c.Duration("timeout")
 	cfg.Prober.SNI = c.String("sni")
 	switch {
@@ -286,14 +320,13 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return s, usagef("--concurrency %d: must be 1-100000", cfg.Concurrency)
 	case cfg.PerHost < 1:
 		return s, usagef("--per-host %d: must be 1 or more", cfg.PerHost)
+	case cfg.ConnectConcurrency < 0 || cfg.ConnectConcurrency > 1000000:
+		return s, usagef("--connect-concurrency %d: must be 1-1000000 (0: the default)", cfg.ConnectConcurrency)
 	case cfg.Prober.ConnectTimeout <= 0 || cfg.Prober.HandshakeTimeout <= 0:
 		return s, usagef("--connect-timeout and --timeout must be positive durations such as 3s")
 	}
-	// Each probe in flight holds a socket; keep headroom for the database,
-	// its WAL and stdio.
-	if limit, ok := openFileLimit(); ok && uint64(cfg.Concurrency)+64 > limit {
-		return s, usageError(fmt.Errorf("--concurrency %d needs more open files than this process may have (limit %d)", cfg.Concurrency, limit),
-			fmt.Sprintf("use --concurrency %d or less, or raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd)", max(1, int(limit)-64)))
+	if err := fitConnects(cfg); err != nil {
+		return s, err
 	}
 	if cfg.Prober.SNI != "" {
 		if in, err := scanner.ParseInput(cfg.Prober.SNI, false); err != nil || in.Host == "" || in.Port != 0 {
@@ -518,7 +551,8 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 			Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
 			Options: map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
-				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
+				"connect_concurrency": s.cfg.ConnectConcurrency,
+				"connect_timeout":     p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
 				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p),
 			},
 		})
@@ -539,6 +573,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		}
 	} else if !s.quiet {
 		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
+		fmt.Fprintf(stderr, "certsweep: connect discovery: up to %d connects pending, %d handshakes in flight\n", s.cfg.ConnectConcurrency, s.cfg.Concurrency)
 	}
 
 	w := db.NewWriter(id, wopts)
