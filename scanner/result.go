@@ -28,10 +28,13 @@ const (
 	// The peer speaks the endpoint's protocol (SMTP, LDAP, ...) but does
 	// not offer TLS or refuses the upgrade.
 	StatusNoStartTLS Status = "no-starttls"
+	// No answer at all to the SYNs of SYN discovery (connect discovery
+	// reports such a target as a connect timeout).
+	StatusSilent Status = "silent"
 )
 
 // Statuses lists every Status in a stable order, for reports and statistics.
-var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, StatusNotTLS, StatusHandshake, StatusTooLarge, StatusNoStartTLS}
+var Statuses = []Status{StatusOK, StatusRefused, StatusTimeout, StatusReset, StatusNotTLS, StatusHandshake, StatusTooLarge, StatusNoStartTLS, StatusSilent}
 
 // Result is the outcome of one probe. Failures are results too: a probe
 // never returns a Go error.

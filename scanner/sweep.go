@@ -26,6 +26,13 @@ type Config struct {
 	ConnectConcurrency int
 	PerHost            int    // probes in flight against any one address
 	Seed               uint64 // probe order; the same seed gives the same order
+	// Discovery is how answering endpoints are found; "" is DiscoveryConnect.
+	Discovery Discovery
+	// SYN discovery: SYNs resent to a silent target, the wait after its
+	// last SYN before it counts as silent, and the raw socket's settings.
+	SYNRetries int
+	Cooldown   time.Duration
+	SYN        SYNConfig
 	// Skip, if set, reports positions (as yielded by Plan.Targets) that are
 	// already done, for resuming a sweep. Skipped targets are not probed.
 	Skip func(pos uint64) bool
@@ -33,7 +40,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults the CLI documents.
 func DefaultConfig() Config {
-	return Config{Prober: NewProber(), Rate: 1000, Concurrency: 256, ConnectConcurrency: 256, PerHost: 4}
+	return Config{Prober: NewProber(), Rate: 1000, Concurrency: 256, ConnectConcurrency: 256, PerHost: 4,
+		Discovery: DiscoveryConnect, SYNRetries: DefaultSYNRetries, Cooldown: DefaultCooldown}
 }
 
 // Sink receives each finished probe. It is called from many goroutines at
@@ -41,17 +49,35 @@ func DefaultConfig() Config {
 type Sink func(ctx context.Context, pos uint64, r Result) error
 
 // Sweep probes every target of plan, at most cfg.Rate connection attempts
-// per second, and hands each Result to sink. Connects and handshakes run in
-// separate pools: up to cfg.ConnectConcurrency connects pending, each
-// connected endpoint then waiting for one of cfg.Concurrency handshake
-// workers (its handshake deadline starts then). It returns when all
+// (or SYNs) per second, and hands each Result to sink. It returns when all
 // targets are done, when ctx ends (returning ctx's error) or when sink
 // fails. Probes cut short by ctx ending are not handed to sink: they say
 // nothing about the endpoint.
+//
+// With connect discovery, connects and handshakes run in separate pools:
+// up to cfg.ConnectConcurrency connects pending, each connected endpoint
+// then waiting for one of cfg.Concurrency handshake workers (its handshake
+// deadline starts then). With SYN discovery, see sweepSYN.
 func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
-	if cfg.Prober == nil || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.Rate < 0 {
-		return errors.New("sweep: invalid config: need a prober, concurrency >= 1, per-host >= 1, rate >= 0")
+	if cfg.Prober == nil || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.Rate < 0 || cfg.SYNRetries < 0 {
+		return errors.New("sweep: invalid config: need a prober, concurrency >= 1, per-host >= 1, rate >= 0, SYN retries >= 0")
 	}
+	switch cfg.Discovery {
+	case DiscoverySYN:
+		sock, err := NewSYNSocket(cfg.SYN)
+		if err != nil {
+			return err
+		}
+		defer sock.Close()
+		return sweepSYN(ctx, plan, cfg, sock, sink)
+	case DiscoveryConnect, "":
+		return sweepConnect(ctx, plan, cfg, sink)
+	}
+	return fmt.Errorf("sweep: unknown discovery %q", cfg.Discovery)
+}
+
+// sweepConnect is Sweep with connect discovery.
+func sweepConnect(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 	g, ctx := errgroup.WithContext(ctx)
 	type job struct {
 		pos uint64
@@ -89,46 +115,94 @@ func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 	lim := newLimiter(ctx, cfg.Rate)
 	defer lim.Stop()
 	gate := newHostGate(ctx, cfg.PerHost)
+	connect := func(j job) error {
+		if err := gate.acquire(ctx, j.t.Addr.Addr()); err != nil {
+			return err
+		}
+		conn, r := cfg.Prober.Connect(ctx, j.t)
+		if conn != nil {
+			select {
+			case opened <- open{j.pos, conn, r}: // the gate is released once it is finished
+				return nil
+			case <-ctx.Done():
+				conn.Close()
+				gate.release(j.t.Addr.Addr())
+				return ctx.Err()
+			}
+		}
+		gate.release(j.t.Addr.Addr())
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := sink(ctx, j.pos, r); err != nil {
+			return fmt.Errorf("record %s: %w", j.t.Addr, err)
+		}
+		return nil
+	}
+	// The connect pool grows with need: Concurrency workers at first, and
+	// one more whenever a job waited a millisecond and no worker came free,
+	// up to ConnectConcurrency. Silent space (connects pending for the
+	// whole timeout) grows it to the full size within seconds; where every
+	// port answers at once (dead space, TLS labs) it stays small, as
+	// thousands of workers would only cost their stacks and contend.
+	work := make(chan job)
 	var connecting sync.WaitGroup
-	for range max(cfg.ConnectConcurrency, cfg.Concurrency) {
-		connecting.Add(1)
-		g.Go(func() error {
-			defer connecting.Done()
-			for j := range jobs {
-				if err := gate.acquire(ctx, j.t.Addr.Addr()); err != nil {
-					return err
-				}
-				lim.Take()
-				if err := ctx.Err(); err != nil {
-					gate.release(j.t.Addr.Addr())
-					return err
-				}
-				conn, r := cfg.Prober.Connect(ctx, j.t)
-				if conn != nil {
-					select {
-					case opened <- open{j.pos, conn, r}: // the gate is released once it is finished
-						continue
-					case <-ctx.Done():
-						conn.Close()
-						gate.release(j.t.Addr.Addr())
-						return ctx.Err()
+	g.Go(func() error {
+		defer func() {
+			close(work)
+			connecting.Wait()
+			close(opened)
+		}()
+		workers, most := 0, max(cfg.ConnectConcurrency, cfg.Concurrency)
+		spawn := func(j job) {
+			workers++
+			connecting.Add(1)
+			g.Go(func() error {
+				defer connecting.Done()
+				for ok := true; ok; j, ok = <-work {
+					if err := connect(j); err != nil {
+						return err
 					}
 				}
-				gate.release(j.t.Addr.Addr())
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if err := sink(ctx, j.pos, r); err != nil {
-					return fmt.Errorf("record %s: %w", j.t.Addr, err)
-				}
+				return nil
+			})
+		}
+		wait := time.NewTimer(time.Hour)
+		defer wait.Stop()
+		for j := range jobs {
+			lim.Take() // the rate counts connection attempts
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			return nil
-		})
-	}
-	go func() {
-		connecting.Wait()
-		close(opened)
-	}()
+			select {
+			case work <- j:
+				continue
+			default:
+			}
+			if workers < cfg.Concurrency {
+				spawn(j)
+				continue
+			}
+			wait.Reset(time.Millisecond)
+			select {
+			case work <- j:
+				continue
+			case <-wait.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if workers < most {
+				spawn(j)
+				continue
+			}
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
 	for range cfg.Concurrency {
 		g.Go(func() error {
 			for o := range opened {

@@ -1,6 +1,7 @@
 package scannertest
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -29,6 +30,15 @@ type Server struct {
 // accepted connection to handle, which must return when the connection is
 // closed. Only loopback addresses are accepted.
 func NewServer(addr string, handle func(net.Conn)) (*Server, error) {
+	ln, err := listenLoopback(addr, net.ListenConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return newServerOn(ln, handle), nil
+}
+
+// listenLoopback listens on addr with lc, refusing any but a loopback address.
+func listenLoopback(addr string, lc net.ListenConfig) (net.Listener, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
@@ -36,10 +46,11 @@ func NewServer(addr string, handle func(net.Conn)) (*Server, error) {
 	if !ap.Addr().IsLoopback() {
 		return nil, fmt.Errorf("listen %s: scannertest only binds loopback addresses", addr)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// newServerOn serves ln with handle.
+func newServerOn(ln net.Listener, handle func(net.Conn)) *Server {
 	s := &Server{
 		Addr:   ln.Addr().(*net.TCPAddr).AddrPort(),
 		ln:     ln,
@@ -48,13 +59,22 @@ func NewServer(addr string, handle func(net.Conn)) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.serve()
-	return s, nil
+	return s
 }
 
 // NewTLSServer serves TLS handshakes with cfg (a crypto/tls server config).
 // After the handshake the server closes the connection.
 func NewTLSServer(addr string, cfg *tls.Config) (*Server, error) {
-	s, err := NewServer(addr, func(c net.Conn) {
+	ln, err := listenLoopback(addr, net.ListenConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return serveTLSOn(ln, cfg), nil
+}
+
+// serveTLSOn serves TLS handshakes with cfg on ln, as NewTLSServer.
+func serveTLSOn(ln net.Listener, cfg *tls.Config) *Server {
+	s := newServerOn(ln, func(c net.Conn) {
 		tc := tls.Server(c, cfg)
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if tc.Handshake() == nil {
@@ -63,13 +83,10 @@ func NewTLSServer(addr string, cfg *tls.Config) (*Server, error) {
 			_, _ = tc.Read(make([]byte, 1))
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
 	if len(cfg.Certificates) > 0 {
 		s.Chain = cfg.Certificates[0].Certificate
 	}
-	return s, nil
+	return s
 }
 
 // Stall accepts connections and never writes a byte, like a hung appliance.
