@@ -16,9 +16,11 @@ test: lint
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # The benchmark suite (BENCHMARKS.md): a 2,000-endpoint lab in its own
-# process, certsweep against a crypto/tls baseline, dead space, ingest and
-# reports; prints one table. About 5 minutes on 2 cores. No timing
-# assertions live in `make test`.
+# process, certsweep against a crypto/tls baseline, dead space, a mostly
+# silent /16 in a network namespace of its own (each discovery mode; needs
+# root or unprivileged user namespaces, else skipped with a line saying so;
+# `certsweep-bench silent` runs it alone), ingest and reports; prints one
+# table. About 4 minutes on 2 cores. No timing assertions live in `make test`.
 bench: build
 	CGO_ENABLED=1 $(GO) build -o bin/certsweep-bench ./cmd/certsweep-bench
 	./bin/certsweep-bench run -certsweep $(BIN)

@@ -9,6 +9,10 @@
 //	certsweep-bench lab -n 2000                      # a lab, until stdin closes
 //	certsweep-bench baseline -range A-B -port P      # the crypto/tls baseline
 //	certsweep-bench synth -db F -n N                 # a synthetic database
+//	certsweep-bench silent -certsweep bin/certsweep  # the silent-network scenario alone
+//
+// The silent-network scenario (silent.go) runs in a network namespace of its
+// own: silent-inner is the part inside it, silent-lab its listeners.
 package main
 
 import (
@@ -18,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: certsweep-bench run|lab|baseline|synth [flags]")
+		fmt.Fprintln(os.Stderr, "usage: certsweep-bench run|lab|baseline|synth|silent [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +35,12 @@ func main() {
 		err = baseline(os.Args[2:])
 	case "synth":
 		err = synth(os.Args[2:])
+	case "silent":
+		err = silent(os.Args[2:])
+	case "silent-inner":
+		err = silentInner(os.Args[2:])
+	case "silent-lab":
+		err = silentLab(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

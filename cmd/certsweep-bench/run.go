@@ -101,6 +101,8 @@ func runSuite(args []string) error {
 	labN := fs.Int("lab", 2000, "lab endpoints")
 	conc := fs.Int("concurrency", 64, "handshakes in flight, certsweep and baseline alike")
 	reportN := fs.Int("report-observations", 1_000_000, "observations in the report database")
+	silentOn := fs.Bool("silent", true, "run the silent-network scenario (a network namespace of its own; 1-2 minutes, at most about 3)")
+	silentOpts := silentFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,7 +149,8 @@ func runSuite(args []string) error {
 	fmt.Fprintf(os.Stderr, "lab: %d endpoints at %s port %d\n", *labN, rng, port)
 	var csRate, csCPU, csRSS, blRate, blCPU, blRSS, dfRate, dfCPU []float64
 	for i := range *runs {
-		m, err := measure(*bin, "sweep", "--db", filepath.Join(tmp, fmt.Sprintf("hs-%d.db", i)), "--quiet",
+		// Not --quiet: the summary on stdout carries the counts (--quiet prints nothing on success).
+		m, err := measure(*bin, "sweep", "--db", filepath.Join(tmp, fmt.Sprintf("hs-%d.db", i)),
 			"--rate", "0", "--concurrency", strconv.Itoa(*conc), "--ports", strconv.Itoa(port), rng)
 		if err != nil {
 			return err
@@ -202,7 +205,7 @@ func runSuite(args []string) error {
 		var probes int64
 		for i := range *runs {
 			db := filepath.Join(tmp, fmt.Sprintf("dead-%d.db", i))
-			m, err := measure(*bin, "sweep", "--db", db, "--quiet", "--rate", "0", "--concurrency", "256", "--ports", "1", space)
+			m, err := measure(*bin, "sweep", "--db", db, "--allow-empty", "--rate", "0", "--concurrency", "256", "--ports", "1", space)
 			if err != nil {
 				return err
 			}
@@ -213,6 +216,23 @@ func runSuite(args []string) error {
 		}
 		add("dead space "+space, fmt.Sprintf("probes/s (%d probes)", probes), fmt.Sprintf("%.0f", median(rates)), verdict(median(rates) >= 20000, ">= 20000"))
 		add("dead space "+space, "peak RSS MB", fmt.Sprintf("%.0f", median(rss)), verdict(median(rss) < 150, "< 150"))
+	}
+
+	// 2b. A mostly silent network, in a network namespace of its own, swept
+	// by each discovery mode (silent.go). Skipped, with one line saying why,
+	// where no namespace can be had; a failure is reported, not fatal.
+	if *silentOn {
+		srows, skipped, err := silentRows(self, *bin, tmp, silentOpts)
+		switch {
+		case err != nil: // reported; the rest of the suite goes on
+			fmt.Fprintln(os.Stderr, "certsweep-bench: silent network scenario failed:", err)
+			add("silent network", "failed", firstLine(err.Error()), "")
+		case skipped != "":
+			fmt.Fprintln(os.Stderr, "certsweep-bench: silent network scenario skipped:", skipped)
+			add("silent network", "skipped", skipped, "")
+		default:
+			rows = append(rows, srows...)
+		}
 	}
 
 	// 3. Store ingest through the store's own API, and bytes on disk.
@@ -287,6 +307,11 @@ func refusedCount(stdout string) int64 {
 	}
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return n
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
 
 func verdict(pass bool, target string) string {

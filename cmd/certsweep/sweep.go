@@ -74,6 +74,9 @@ Examples:
 			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "TLS handshakes in flight"},
 			&cli.IntFlag{Name: "connect-concurrency", Usage: "TCP connects pending at once; a silent address holds one for --connect-timeout (default: as many as the open-file limit allows, at most " + fmt.Sprint(maxConnectConcurrency) + ")"},
 			&cli.IntFlag{Name: "per-host", Value: 4, Usage: "probes in flight against any one address"},
+			&cli.StringFlag{Name: "discovery", Value: "auto", Usage: "`MODE` of finding what answers: syn (raw-socket SYNs at --rate, then handshakes only with what answered; needs root or CAP_NET_RAW), connect (a TCP connect per target), auto (syn when permitted, else connect)"},
+			&cli.IntFlag{Name: "syn-retries", Value: scanner.DefaultSYNRetries, Usage: "SYN discovery: extra SYNs to a target that has not answered, one a second"},
+			&cli.DurationFlag{Name: "cooldown", Value: scanner.DefaultCooldown, Usage: "SYN discovery: wait after a target's last SYN before counting it silent"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
 			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "bound on each probe after connecting: the protocol's upgrade and the TLS handshake"},
 			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
@@ -117,7 +120,8 @@ type sweepSettings struct {
 	progressPeriod time.Duration // between plain log lines when not on a TTY
 	resume         *store.Sweep  // the interrupted sweep to continue, if any
 	allowLargeIPv6 bool
-	allowEmpty     bool // a sweep that reached no TLS endpoint is not an error
+	allowEmpty     bool     // a sweep that reached no TLS endpoint is not an error
+	notes          []string // lines for stderr when the sweep starts (unless --quiet)
 }
 
 // resumeSettingsFrom rebuilds an interrupted sweep's settings from what the
@@ -194,22 +198,66 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	cfg.Rate = num("rate", "rate", cfg.Rate)
 	cfg.Concurrency = num("concurrency", "concurrency", cfg.Concurrency)
 	cfg.ConnectConcurrency = num("connect-concurrency", "connect_concurrency", 0)
+	cfg.SYNRetries = num("syn-retries", "syn_retries", cfg.SYNRetries)
+	cfg.Cooldown = dur("cooldown", "cooldown", cfg.Cooldown)
+	mode, _ := sw.Options["discovery"].(string)
+	if c.IsSet("discovery") {
+		mode = c.String("discovery")
+	}
 	cfg.PerHost = num("per-host", "per_host", cfg.PerHost)
 	cfg.Prober.ConnectTimeout = dur("connect-timeout", "connect_timeout", cfg.Prober.ConnectTimeout)
 	cfg.Prober.HandshakeTimeout = dur("timeout", "timeout", cfg.Prober.HandshakeTimeout)
 	if v, ok := sw.Options["sni"].(string); ok {
 		cfg.Prober.SNI = v
 	}
-	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.ConnectConcurrency < 0 {
-		return s, usagef("--rate, --concurrency, --connect-concurrency and --per-host must be positive")
+	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.ConnectConcurrency < 0 || cfg.SYNRetries < 0 {
+		return s, usagef("--rate, --concurrency, --connect-concurrency, --syn-retries and --per-host must be positive")
+	}
+	if err := pickDiscovery(&s, cmp.Or(mode, "connect")); err != nil {
+		return s, err
 	}
 	return s, fitConnects(cfg)
 }
 
+// pickDiscovery sets the sweep's discovery mode: auto is SYN discovery when
+// this process may open raw sockets, else connect discovery, with a line
+// saying so (s.notes, printed when the sweep starts).
+func pickDiscovery(s *sweepSettings, mode string) error {
+	switch mode {
+	case "connect":
+		s.cfg.Discovery = scanner.DiscoveryConnect
+	case "syn":
+		if err := scanner.CheckSYN(); err != nil {
+			return usageError(fmt.Errorf("--discovery syn: %w", err), "use --discovery connect, or give certsweep raw sockets: run it as root, or sudo setcap cap_net_raw+ep "+os.Args[0])
+		}
+		s.cfg.Discovery = scanner.DiscoverySYN
+	case "auto":
+		if err := scanner.CheckSYN(); err != nil {
+			s.cfg.Discovery = scanner.DiscoveryConnect
+			s.notes = append(s.notes, fmt.Sprintf("connect discovery: SYN discovery is not available (%v)", err))
+			return nil
+		}
+		s.cfg.Discovery = scanner.DiscoverySYN
+	default:
+		return usagef("--discovery %q: want auto, syn or connect", mode)
+	}
+	return nil
+}
+
+// rateText is --rate for humans.
+func rateText(rate int) string {
+	if rate == 0 {
+		return "no rate limit"
+	}
+	return fmt.Sprintf("%d SYNs/s", rate)
+}
+
 // maxConnectConcurrency caps the default pool of pending connects: each
-// costs a goroutine and a socket, and beyond this the rate, not the pool,
-// bounds a sweep of silent space at any --connect-timeout worth using.
-const maxConnectConcurrency = 16384
+// pending connect costs about 19 KB (a goroutine's stack, a socket, its
+// poller entry and timer; measured: 16,384 of them peaked at 320 MB), so
+// 4,096 keep a sweep of silent space under 150 MB while crossing it 16
+// times faster than 256 workers did (BENCHMARKS.md).
+const maxConnectConcurrency = 4096
 
 // fitConnects checks the pools against the open-file limit (each probe in
 // flight holds a socket; 64 stay for the database, its WAL and stdio) and
@@ -311,6 +359,7 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	cfg := &s.cfg
 	cfg.Rate, cfg.Concurrency, cfg.PerHost = c.Int("rate"), c.Int("concurrency"), c.Int("per-host")
 	cfg.ConnectConcurrency = c.Int("connect-concurrency")
+	cfg.SYNRetries, cfg.Cooldown = c.Int("syn-retries"), c.Duration("cooldown")
 	cfg.Prober.ConnectTimeout, cfg.Prober.HandshakeTimeout = c.Duration("connect-timeout"), c.Duration("timeout")
 	cfg.Prober.SNI = c.String("sni")
 	switch {
@@ -322,10 +371,17 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return s, usagef("--per-host %d: must be 1 or more", cfg.PerHost)
 	case cfg.ConnectConcurrency < 0 || cfg.ConnectConcurrency > 1000000:
 		return s, usagef("--connect-concurrency %d: must be 1-1000000 (0: the default)", cfg.ConnectConcurrency)
+	case cfg.SYNRetries < 0 || cfg.SYNRetries > 10:
+		return s, usagef("--syn-retries %d: must be 0-10", cfg.SYNRetries)
+	case cfg.Cooldown <= 0:
+		return s, usagef("--cooldown must be a positive duration such as 3s")
 	case cfg.Prober.ConnectTimeout <= 0 || cfg.Prober.HandshakeTimeout <= 0:
 		return s, usagef("--connect-timeout and --timeout must be positive durations such as 3s")
 	}
 	if err := fitConnects(cfg); err != nil {
+		return s, err
+	}
+	if err := pickDiscovery(&s, c.String("discovery")); err != nil {
 		return s, err
 	}
 	if cfg.Prober.SNI != "" {
@@ -551,8 +607,9 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 			Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
 			Options: map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
-				"connect_concurrency": s.cfg.ConnectConcurrency,
-				"connect_timeout":     p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
+				"connect_concurrency": s.cfg.ConnectConcurrency, "discovery": string(s.cfg.Discovery),
+				"syn_retries": s.cfg.SYNRetries, "cooldown": s.cfg.Cooldown.String(),
+				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
 				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p),
 			},
 		})
@@ -573,7 +630,18 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		}
 	} else if !s.quiet {
 		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
-		fmt.Fprintf(stderr, "certsweep: connect discovery: up to %d connects pending, %d handshakes in flight\n", s.cfg.ConnectConcurrency, s.cfg.Concurrency)
+	}
+	if !s.quiet {
+		for _, n := range s.notes {
+			fmt.Fprintf(stderr, "certsweep: %s\n", n)
+		}
+		switch s.cfg.Discovery {
+		case scanner.DiscoverySYN:
+			fmt.Fprintf(stderr, "certsweep: SYN discovery: %s, %d retries, silent %s after the last SYN; %d handshakes in flight\n",
+				rateText(s.cfg.Rate), s.cfg.SYNRetries, s.cfg.Cooldown, s.cfg.Concurrency)
+		default:
+			fmt.Fprintf(stderr, "certsweep: connect discovery: up to %d connects pending, %d handshakes in flight\n", s.cfg.ConnectConcurrency, s.cfg.Concurrency)
+		}
 	}
 
 	w := db.NewWriter(id, wopts)
