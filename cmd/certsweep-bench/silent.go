@@ -150,14 +150,14 @@ func silentFlags(fs *flag.FlagSet) *silentOptions {
 	fs.Func("silent-modes", "silent scenario: modes to run, of syn,connect,old (default all)", func(s string) error {
 		o.Modes = nil
 		for m := range strings.SplitSeq(s, ",") {
-			if !slices.Contains([]string{"syn", "connect", "old"}, m) {
+			if !slices.Contains([]string{"syn", "syn-noretry", "connect", "old"}, m) {
 				return fmt.Errorf("unknown mode %q", m)
 			}
 			o.Modes = append(o.Modes, m)
 		}
 		return nil
 	})
-	o.Modes = []string{"syn", "connect", "old"}
+	o.Modes = []string{"syn", "syn-noretry", "connect", "old"}
 	return o
 }
 
@@ -310,10 +310,19 @@ func silentTable(o *silentOptions, rep innerReport) []row {
 		// last answers (syn: --cooldown; connect: the last silent connect's
 		// --connect-timeout).
 		wait, waitName := o.ConnectTO, "connect timeout"
-		if m.Mode == "syn" {
+		if strings.HasPrefix(m.Mode, "syn") {
 			wait, waitName = o.Cooldown, "cooldown"
 		}
 		floor := float64(probes)/float64(o.Rate) + wait.Seconds()
+		if m.Mode == "syn" && m.Status == "ok" {
+			// --rate caps packets, retries included: every silent probe's
+			// retry SYN costs a token, and the last one goes out a second
+			// after its first SYN.
+			silent := m.Counts["silent"]
+			retryFloor := float64(int64(probes)+silent)/float64(o.Rate) + 1 + wait.Seconds()
+			add(sc, "wall s against the floor with its retry SYNs ((probes + silent) ÷ rate + 1 s + cooldown)",
+				fmt.Sprintf("%.1f (floor %.1f: %.2f×)", m.WallS, retryFloor, m.WallS/retryFloor), "")
+		}
 		wall, how := m.WallS, ""
 		switch {
 		case m.Status == "capped" && m.ProbesDone > 0:
@@ -327,7 +336,7 @@ func silentTable(o *silentOptions, rep innerReport) []row {
 			wall *= m.Scale
 		}
 		target := ""
-		if m.Mode == "syn" && m.Status == "ok" {
+		if strings.HasPrefix(m.Mode, "syn") && m.Status == "ok" {
 			target = verdict(wall <= 1.3*floor, fmt.Sprintf("<= 1.3 × floor = %.1f s", 1.3*floor))
 		}
 		approx := ""
@@ -447,6 +456,13 @@ func silentInner(args []string) error {
 			variants = []variant{
 				{flags: []string{"--discovery", "syn", "--cooldown", o.Cooldown.String()}},
 				{flags: []string{"--discovery", "syn"}, note: "no --cooldown: its default"},
+			}
+		case "syn-noretry":
+			// One SYN per target: the floor (probes ÷ rate +
+			// cooldown) assumes no retries.
+			name, limit = "syn, no retries", o.CapSyn
+			variants = []variant{
+				{flags: []string{"--discovery", "syn", "--syn-retries", "0", "--cooldown", o.Cooldown.String()}},
 			}
 		case "connect":
 			name = "connect (its default pool)"
