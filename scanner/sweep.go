@@ -33,6 +33,9 @@ type Config struct {
 	SYNRetries int
 	Cooldown   time.Duration
 	SYN        SYNConfig
+	// SYNDone, if set, receives the raw socket's counters when a SYN sweep
+	// ends (replies dropped by a full buffer among them).
+	SYNDone func(SYNStats)
 	// Skip, if set, reports positions (as yielded by Plan.Targets) that are
 	// already done, for resuming a sweep. Skipped targets are not probed.
 	Skip func(pos uint64) bool
@@ -69,7 +72,11 @@ func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 			return err
 		}
 		defer sock.Close()
-		return sweepSYN(ctx, plan, cfg, sock, sink)
+		err = sweepSYN(ctx, plan, cfg, sock, sink)
+		if cfg.SYNDone != nil {
+			cfg.SYNDone(sock.Stats())
+		}
+		return err
 	case DiscoveryConnect, "":
 		return sweepConnect(ctx, plan, cfg, sink)
 	}

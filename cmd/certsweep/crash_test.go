@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certsweep/certsweep/scanner"
 	"github.com/certsweep/certsweep/store"
 )
 
@@ -25,7 +26,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestSweepSurvivesSIGKILL kills a running sweep, then resumes it, with
+// each discovery mode: a resumed SYN sweep sends SYNs to what was not
+// answered before the kill.
 func TestSweepSurvivesSIGKILL(t *testing.T) {
+	for _, mode := range []string{"connect", "syn"} {
+		t.Run(mode, func(t *testing.T) {
+			if err := scanner.CheckSYN(); mode == "syn" && err != nil {
+				t.Skipf("SYN discovery unavailable here: %v", err)
+			}
+			sweepSurvivesSIGKILL(t, mode)
+		})
+	}
+}
+
+func sweepSurvivesSIGKILL(t *testing.T, mode string) {
 	ctx := context.Background()
 	lab := newLab(t, 20)
 	db := filepath.Join(t.TempDir(), "certs.db")
@@ -45,7 +60,7 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	}
 
 	// The second sweep runs in a child at 20 probes/s: about 13 s for 256.
-	cmd := exec.Command(os.Args[0], "sweep", "--db", db, "--quiet", "--rate", "20", "--ports", port, lab.Prefix.String())
+	cmd := exec.Command(os.Args[0], "sweep", "--db", db, "--quiet", "--rate", "20", "--discovery", mode, "--ports", port, lab.Prefix.String())
 	cmd.Env = append(os.Environ(), "CERTSWEEP_TEST_RUN_MAIN=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,6 +117,9 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	}
 	if done.State != store.StateComplete || done.Done() != 256 || done.ProbesTotal != 256 {
 		t.Errorf("resumed sweep: state %s, %d of %d probes; want complete, exactly 256", done.State, done.Done(), done.ProbesTotal)
+	}
+	if done.Options["discovery"] != mode {
+		t.Errorf("sweep 2 recorded discovery %v, want %s", done.Options["discovery"], mode)
 	}
 	var rows, endpoints int
 	if err := raw.QueryRow(`SELECT count(*), count(DISTINCT ip || ':' || port) FROM observations WHERE sweep_id = 2`).Scan(&rows, &endpoints); err != nil {

@@ -244,6 +244,17 @@ func pickDiscovery(s *sweepSettings, mode string) error {
 	return nil
 }
 
+// reportSYN tells how SYN discovery went, and warns whatever --quiet says
+// when the kernel dropped replies: endpoints then look silent that are not.
+func reportSYN(w io.Writer, st scanner.SYNStats, quiet bool) {
+	if !quiet {
+		fmt.Fprintf(w, "certsweep: SYN discovery: %d SYNs sent, %d answers, %d stray or forged replies ignored\n", st.Sent, st.Valid, st.Invalid)
+	}
+	if st.Dropped > 0 {
+		fmt.Fprintf(w, "certsweep: warning: the kernel dropped %d replies (receive buffer full): some endpoints may be counted silent that answered; sweep again with a lower --rate\n", st.Dropped)
+	}
+}
+
 // rateText is --rate for humans.
 func rateText(rate int) string {
 	if rate == 0 {
@@ -647,6 +658,8 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	w := db.NewWriter(id, wopts)
 	prog := newProgress(stderr, remaining, s.quiet, s.progressPeriod)
 	prog.start()
+	var syn *scanner.SYNStats
+	s.cfg.SYNDone = func(st scanner.SYNStats) { syn = &st }
 	sweepErr := scanner.Sweep(ctx, plan, s.cfg, func(ctx context.Context, pos uint64, r scanner.Result) error {
 		prog.record(r.Status)
 		// Not ctx: a result produced just before Ctrl-C is still kept.
@@ -654,6 +667,9 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	})
 	prog.stop()
 	writeErr := w.Close()
+	if syn != nil {
+		reportSYN(stderr, *syn, s.quiet)
+	}
 
 	state := store.StateComplete
 	if sweepErr != nil || writeErr != nil {
