@@ -33,9 +33,18 @@ hostnames (resolved; the name is sent as SNI and recorded) and host:port or
 [v6addr]:port (that port only). Overlapping targets are probed once. The address
 space is visited in a pseudo-random order (--seed) so no host or subnet gets a burst.
 
+Discovery: most of a real network never answers. With --discovery syn (the
+default, auto, whenever certsweep may open raw sockets: root, or setcap
+cap_net_raw+ep) SYNs go out at --rate from a raw socket, each with a keyed
+cookie so that only genuine answers count, and only what answers SYN-ACK gets a
+connection and a handshake; no answer after --syn-retries and --cooldown is
+"silent". Without raw sockets (--discovery connect) up to --connect-concurrency
+connects wait at once, so silent addresses never hold the --concurrency
+handshake workers.
+
 Every probe ends as one of: ok, refused, timeout, reset, not-tls, handshake-error,
 too-large, no-starttls (the service speaks its protocol but refuses TLS: a
-plaintext-only finding). Endpoints that answered are recorded with their whole
+plaintext-only finding), silent (no answer to SYN discovery). Endpoints that answered are recorded with their whole
 chain; all outcomes are counted in the sweep's statistics. Ctrl-C stops cleanly:
 everything observed so far is committed and the sweep is marked interrupted
 (exit 130).
@@ -61,6 +70,7 @@ Examples:
    certsweep sweep ldap.corp.example:636 '[2001:db8::10]:8443'
    certsweep sweep --sni www.example.com 192.0.2.0/28
    certsweep sweep --ports 25,587,2525/smtp,389,10389/ldap,5432 10.20.0.0/16
+   certsweep sweep --discovery connect --connect-concurrency 2048 --connect-timeout 2s 10.20.0.0/16
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
 			dbFlag(),
