@@ -145,7 +145,7 @@ func silentFlags(fs *flag.FlagSet) *silentOptions {
 	fs.DurationVar(&o.ConnectTO, "silent-connect-timeout", 3*time.Second, "silent scenario: --connect-timeout for every mode")
 	fs.IntVar(&o.OldSample, "silent-old-sample", 22, "silent scenario: the old behaviour sweeps the first /N of the lab and is extrapolated (N = the lab's prefix length: no sample)")
 	fs.DurationVar(&o.CapSyn, "silent-cap-syn", 45*time.Second, "silent scenario: wall-clock cap of --discovery syn")
-	fs.DurationVar(&o.CapConnect, "silent-cap-connect", 90*time.Second, "silent scenario: wall-clock cap of --discovery connect (then extrapolated)")
+	fs.DurationVar(&o.CapConnect, "silent-cap-connect", 120*time.Second, "silent scenario: wall-clock cap of --discovery connect (then extrapolated)")
 	fs.DurationVar(&o.CapOld, "silent-cap-old", 45*time.Second, "silent scenario: wall-clock cap of the old behaviour")
 	fs.Func("silent-modes", "silent scenario: modes to run, of syn,connect,old (default all)", func(s string) error {
 		o.Modes = nil
