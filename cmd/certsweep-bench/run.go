@@ -123,24 +123,11 @@ func runSuite(args []string) error {
 	fmt.Fprintf(os.Stderr, "certsweep-bench: %d runs per scenario\n", *runs)
 
 	// 1. Handshakes: a lab in its own process, swept by certsweep and by the baseline.
-	lab := exec.Command(self, "lab", "-n", strconv.Itoa(*labN))
-	labIn, err := lab.StdinPipe()
-	if err != nil {
-		return err
-	}
-	labOut, err := lab.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	lab.Stderr = os.Stderr
-	if err := lab.Start(); err != nil {
-		return err
-	}
-	defer func() { labIn.Close(); lab.Wait() }()
-	line, err := bufio.NewReader(labOut).ReadString('\n')
+	line, stopLab, err := startLab(self, "lab", "-n", strconv.Itoa(*labN))
 	if err != nil {
 		return fmt.Errorf("lab did not start: %w", err)
 	}
+	defer stopLab()
 	var rng string
 	var port int
 	if _, err := fmt.Sscanf(line, "%s %d", &rng, &port); err != nil {
@@ -185,8 +172,7 @@ func runSuite(args []string) error {
 			dfCPU = append(dfCPU, float64(d.cpu.Microseconds())/float64(dok))
 		}
 	}
-	labIn.Close()
-	lab.Wait()
+	stopLab() // before the other scenarios: they measure alone
 	rate, cpu, bRate, bCPU := median(csRate), median(csCPU), median(blRate), median(blCPU)
 	add("handshakes", "certsweep handshakes/s", fmt.Sprintf("%.0f", rate), "")
 	add("handshakes", "baseline handshakes/s (same groups)", fmt.Sprintf("%.0f", bRate), "")
@@ -343,4 +329,29 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// startLab starts a lab child process (self with args), which serves until
+// its stdin closes, and returns the first line it prints (what it serves)
+// and the function that stops it and waits for it.
+func startLab(self string, args ...string) (line string, stop func(), err error) {
+	lab := exec.Command(self, args...)
+	labIn, err := lab.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	labOut, err := lab.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	lab.Stderr = os.Stderr
+	if err := lab.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { labIn.Close(); lab.Wait() }
+	if line, err = bufio.NewReader(labOut).ReadString('\n'); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return line, stop, nil
 }

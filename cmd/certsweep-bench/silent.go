@@ -29,7 +29,6 @@ package main
 // process of its own rather than in the one that starts certsweep.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -419,24 +418,11 @@ func silentInner(args []string) error {
 
 	l := o.Layout
 	t0 := time.Now()
-	lab := exec.Command(self, "silent-lab", "-layout", mustJSON(l))
-	labIn, err := lab.StdinPipe()
-	if err != nil {
-		return err
-	}
-	labOut, err := lab.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	lab.Stderr = os.Stderr
-	if err := lab.Start(); err != nil {
-		return err
-	}
-	defer func() { labIn.Close(); lab.Wait() }()
-	line, err := bufio.NewReader(labOut).ReadString('\n')
+	line, stopLab, err := startLab(self, "silent-lab", "-layout", mustJSON(l))
 	if err != nil {
 		return fmt.Errorf("the silent lab did not start (see above): %w", err)
 	}
+	defer stopLab()
 	premise := strings.TrimSpace(strings.TrimPrefix(line, "READY "))
 	progress("lab up in %.1f s: %s", time.Since(t0).Seconds(), premise)
 
@@ -546,8 +532,7 @@ func silentInner(args []string) error {
 		}
 		rep.Modes = append(rep.Modes, res)
 	}
-	labIn.Close()
-	lab.Wait()
+	stopLab()
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
 
