@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseInput$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePorts$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCert$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
+	$(GO) test -run '^$$' -fuzz '^FuzzCertAgainstX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzPreamble$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./scanner
 	$(GO) test -run '^$$' -fuzz '^FuzzEncoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./report
 

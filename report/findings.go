@@ -64,6 +64,9 @@ const (
 	KindNew              Kind = "new"
 	KindCoverageDrop     Kind = "coverage-drop" // of a sweep, not of an endpoint
 	KindPlaintextOnly    Kind = "plaintext-only"
+
+	KindUnparsableValidity Kind = "unparsable-validity"
+	KindUnknownAlgorithm   Kind = "unknown-algorithm"
 )
 
 // KindInfo documents a finding kind.
@@ -83,9 +86,11 @@ var Kinds = []KindInfo{
 	{KindWeakSignature, SeverityHigh, "MD5/SHA-1 (or worse) signatures can be forged; clients refuse them"},
 	{KindUntrusted, SeverityHigh, "the chain as presented does not verify to the system roots nor to --ca-bundle"},
 	{KindHostnameMismatch, SeverityHigh, "the name used to reach the endpoint is not in the certificate: clients refuse it"},
+	{KindUnparsableValidity, SeverityHigh, "notBefore or notAfter cannot be read (a GeneralizedTime without seconds, say): clients refuse the certificate, and nobody can tell when it expires"},
 	{KindNotYetValid, SeverityMedium, "not valid yet: a wrong clock or a certificate deployed early"},
 	{KindSelfSigned, SeverityMedium, "a self-signed leaf: nobody vouches for it, users learn to click through warnings"},
 	{KindIncompleteChain, SeverityMedium, "the endpoint omits an intermediate it should send: some clients fail"},
+	{KindUnknownAlgorithm, SeverityMedium, "a signature or key algorithm certsweep cannot name (stored as its OID, or RSASSA-PSS without a hash): its strength is not judged, and most clients refuse it"},
 	{KindLint, SeverityMedium, "zlint reports an error or fatal result (opt-in with --lint)"},
 	{KindUntracked, SeverityMedium, "no owner in the tracked inventory: a shadow certificate nobody will renew"},
 	{KindPlaintextOnly, SeverityMedium, "a mail, directory, database or other service that does not offer TLS or refuses it (outcome no-starttls): credentials and data cross the network in clear"},
@@ -163,15 +168,20 @@ func CertFindings(c store.Certificate, chainPos int, p Policy) []Finding {
 		who = fmt.Sprintf("chain certificate %d (%s): ", chainPos, c.Subject)
 	}
 	if c.ParseError != "" {
+		if c.ValidityUnreadable() {
+			return []Finding{finding(KindUnparsableValidity, "%s%s", who, c.ParseError)}
+		}
 		return nil // nothing trustworthy to judge; untrusted covers it
 	}
+	// A parsed certificate's validity is as encoded: the zero time is year 1,
+	// a date like any other, not "unknown".
 	switch {
-	case !c.NotAfter.IsZero() && p.Now.After(c.NotAfter):
-		out = append(out, finding(KindExpired, "%sexpired %s (%d days ago)", who, c.NotAfter.Format(TimeLayout), int(p.Now.Sub(c.NotAfter).Hours()/24)))
-	case !c.NotBefore.IsZero() && p.Now.Before(c.NotBefore):
+	case p.Now.After(c.NotAfter):
+		out = append(out, finding(KindExpired, "%sexpired %s (%d days ago)", who, c.NotAfter.Format(TimeLayout), wholeDays(c.NotAfter, p.Now)))
+	case p.Now.Before(c.NotBefore):
 		out = append(out, finding(KindNotYetValid, "%snot valid before %s", who, c.NotBefore.Format(TimeLayout)))
-	case !c.NotAfter.IsZero() && c.NotAfter.Sub(p.Now) <= p.ExpiringWithin:
-		out = append(out, finding(KindExpiring, "%sexpires %s (in %d days)", who, c.NotAfter.Format(TimeLayout), int(c.NotAfter.Sub(p.Now).Hours()/24)))
+	case c.NotAfter.Sub(p.Now) <= p.ExpiringWithin:
+		out = append(out, finding(KindExpiring, "%sexpires %s (in %d days)", who, c.NotAfter.Format(TimeLayout), wholeDays(p.Now, c.NotAfter)))
 	}
 	switch {
 	case (c.KeyType == "RSA" || c.KeyType == "DSA") && c.KeyBits < p.MinRSABits,
@@ -182,10 +192,26 @@ func CertFindings(c store.Certificate, chainPos int, p Policy) []Finding {
 		// A root's self-signature is never checked by clients; any other is.
 		out = append(out, finding(KindWeakSignature, "%ssigned with %s", who, c.SignatureAlgorithm))
 	}
+	var unknown []string
+	if scanner.UnknownAlgorithm(c.SignatureAlgorithm) && !(c.SelfSigned && c.IsCA) {
+		unknown = append(unknown, "signature algorithm "+c.SignatureAlgorithm)
+	}
+	if scanner.UnknownAlgorithm(c.KeyType) {
+		unknown = append(unknown, "key algorithm "+c.KeyType)
+	}
+	if len(unknown) > 0 {
+		out = append(out, finding(KindUnknownAlgorithm, "%s%s", who, strings.Join(unknown, ", ")))
+	}
 	if chainPos == 0 && c.SelfSigned {
 		out = append(out, finding(KindSelfSigned, "self-signed by %s", c.Subject))
 	}
 	return out
+}
+
+// wholeDays is the whole days from a to b, without time.Duration's ±292-year
+// limit: certificates run from year 1 to year 9999.
+func wholeDays(a, b time.Time) int {
+	return int((b.Unix() - a.Unix()) / (24 * 60 * 60))
 }
 
 func weakSignature(alg string) bool {
@@ -281,7 +307,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, ep store.Endpoint) ([]Finding,
 		out = append(out, finding(KindUntrusted, "%s", v.detail))
 	}
 	if v.public && ep.Leaf.NotAfter.Sub(ep.Leaf.NotBefore) > e.p.MaxPublicValidity {
-		out = append(out, finding(KindLongValidity, "publicly trusted and valid for %d days", int(ep.Leaf.NotAfter.Sub(ep.Leaf.NotBefore).Hours()/24)))
+		out = append(out, finding(KindLongValidity, "publicly trusted and valid for %d days", wholeDays(ep.Leaf.NotBefore, ep.Leaf.NotAfter)))
 	}
 	if ep.SNI != "" && !MatchesHost(ep.Leaf.SANs, ep.SNI) {
 		out = append(out, finding(KindHostnameMismatch, "reached as %s; certificate names: %s", ep.SNI, strings.Join(ep.Leaf.SANs, ", ")))

@@ -225,3 +225,75 @@ func TestParseSeverityAndKind(t *testing.T) {
 		t.Errorf("ParseKind(bad) succeeded")
 	}
 }
+
+// TestCertFindingsOddFields judges the stored fields of the unusual
+// certificates of issue 14: dates in year 1 and 9999 (the zero time is a
+// date, not "unknown"), unreadable validity, and algorithms certsweep
+// cannot name.
+func TestCertFindingsOddFields(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := report.DefaultPolicy(now)
+	ok := scanner.Cert{Subject: "CN=odd.test", Issuer: "CN=ca.test", KeyType: "RSA", KeyBits: 2048, SignatureAlgorithm: "SHA256-RSA",
+		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(1, 0, 0)}
+	year9999 := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	tests := []struct {
+		name   string
+		edit   func(c *scanner.Cert)
+		want   []report.Kind
+		detail string // of the first finding
+	}{
+		{"clean", func(*scanner.Cert) {}, nil, ""},
+		{"expired-in-year-1", func(c *scanner.Cert) {
+			c.NotBefore, c.NotAfter = time.Time{}, time.Date(1, 12, 31, 23, 59, 59, 0, time.UTC)
+		},
+			[]report.Kind{report.KindExpired}, "expired 0001-12-31T23:59:59Z (740712 days ago)"},
+		{"zero-validity-is-year-1", func(c *scanner.Cert) { c.NotBefore, c.NotAfter = time.Time{}, time.Time{} },
+			[]report.Kind{report.KindExpired}, "expired 0001-01-01T00:00:00Z (741077 days ago)"},
+		{"valid-from-year-9999", func(c *scanner.Cert) { c.NotBefore, c.NotAfter = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), year9999 },
+			[]report.Kind{report.KindNotYetValid}, "not valid before 9999-01-01T00:00:00Z"},
+		{"year-1-to-year-9999", func(c *scanner.Cert) { c.NotBefore, c.NotAfter = time.Time{}, year9999 }, nil, ""},
+		{"unreadable-notAfter", func(c *scanner.Cert) {
+			*c = scanner.Cert{ParseError: `unreadable validity: notAfter GeneralizedTime "209912312359Z" is not a date in the form YYYYMMDDHHMMSSZ that RFC 5280 requires`}
+		}, []report.Kind{report.KindUnparsableValidity},
+			`unreadable validity: notAfter GeneralizedTime "209912312359Z" is not a date in the form YYYYMMDDHHMMSSZ that RFC 5280 requires`},
+		{"other-parse-error", func(c *scanner.Cert) { *c = scanner.Cert{ParseError: "asn1: syntax error: data truncated"} }, nil, ""},
+		{"gost", func(c *scanner.Cert) {
+			c.SignatureAlgorithm, c.KeyType, c.KeyBits = "1.2.643.2.2.3", "1.2.643.2.2.19", 0
+		},
+			[]report.Kind{report.KindUnknownAlgorithm}, "signature algorithm 1.2.643.2.2.3, key algorithm 1.2.643.2.2.19"},
+		{"pss-without-hash", func(c *scanner.Cert) { c.SignatureAlgorithm = "RSASSA-PSS" },
+			[]report.Kind{report.KindUnknownAlgorithm}, "signature algorithm RSASSA-PSS"},
+		{"stored-before-issue-14", func(c *scanner.Cert) { c.SignatureAlgorithm, c.KeyType = "0", "unknown_algorithm" },
+			[]report.Kind{report.KindUnknownAlgorithm}, "signature algorithm 0, key algorithm unknown_algorithm"},
+		{"pss-sha1", func(c *scanner.Cert) { c.SignatureAlgorithm = "SHA1-RSAPSS" },
+			[]report.Kind{report.KindWeakSignature}, "signed with SHA1-RSAPSS"},
+		{"pss-sha256-odd-salt", func(c *scanner.Cert) { c.SignatureAlgorithm = "SHA256-RSAPSS" }, nil, ""},
+		// A root's own signature is never checked by clients, whatever it is.
+		{"root-with-unknown-self-signature", func(c *scanner.Cert) {
+			c.SignatureAlgorithm, c.SelfSigned, c.IsCA, c.Issuer = "1.2.643.2.2.3", true, true, c.Subject
+		}, []report.Kind{report.KindSelfSigned}, "self-signed by CN=odd.test"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.edit(&c)
+			fs := report.CertFindings(store.Certificate{Cert: c}, 0, p)
+			if got := kinds(fs); !slices.Equal(got, tc.want) {
+				t.Fatalf("kinds = %v, want %v (%+v)", got, tc.want, fs)
+			}
+			if len(fs) > 0 && fs[0].Detail != tc.detail {
+				t.Errorf("detail = %q, want %q", fs[0].Detail, tc.detail)
+			}
+			for _, f := range fs {
+				if f.Severity != report.KindSeverity(f.Kind) {
+					t.Errorf("%s has severity %v, want %v", f.Kind, f.Severity, report.KindSeverity(f.Kind))
+				}
+			}
+		})
+	}
+	if report.KindSeverity(report.KindUnparsableValidity) != report.SeverityHigh ||
+		report.KindSeverity(report.KindUnknownAlgorithm) != report.SeverityMedium {
+		t.Errorf("severities: unparsable-validity %v, unknown-algorithm %v; want high, medium",
+			report.KindSeverity(report.KindUnparsableValidity), report.KindSeverity(report.KindUnknownAlgorithm))
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zmap/zcrypto/dsa"
@@ -16,7 +14,8 @@ import (
 
 // Cert is one certificate as an endpoint presented it, with the summary
 // fields an inventory needs. DER is the source of truth: a certificate that
-// does not parse keeps its DER and records why in ParseError. Text fields
+// does not parse keeps its DER and records why in ParseError (and then has no
+// other fields: a zero validity means unknown only there). Text fields
 // come from the peer and are untrusted: escape them for the output medium.
 type Cert struct {
 	DER                []byte
@@ -24,11 +23,11 @@ type Cert struct {
 	Subject, Issuer    string
 	Serial             string // lowercase hex, as printed by openssl
 	SANs               []string
-	NotBefore          time.Time // UTC
-	NotAfter           time.Time // UTC
-	KeyType            string    // RSA, ECDSA, Ed25519, DSA, or the algorithm name
+	NotBefore          time.Time // UTC, as encoded: year 1 (the zero time) is a date, never "unknown"
+	NotAfter           time.Time // UTC, as encoded
+	KeyType            string    // RSA, ECDSA, Ed25519, DSA, X25519, or the key algorithm's dotted OID
 	KeyBits            int
-	SignatureAlgorithm string
+	SignatureAlgorithm string // as signatureName names it; UnknownAlgorithm tells one that cannot be judged
 	IsCA               bool
 	SelfSigned         bool
 	SPKISHA256         [32]byte
@@ -46,6 +45,9 @@ func ParseCert(der []byte) Cert {
 	x, err := x509.ParseCertificate(der)
 	if err != nil {
 		c.ParseError = err.Error()
+		if why := validityError(der); why != "" {
+			c.ParseError = why // the validity is what clients and reports need to know
+		}
 		return c
 	}
 	fillCert(&c, x)
@@ -64,8 +66,8 @@ func certFromParsed(der []byte, x *x509.Certificate) Cert {
 }
 
 func fillCert(c *Cert, x *x509.Certificate) {
-	c.Subject = x.Subject.String()
-	c.Issuer = x.Issuer.String()
+	c.Subject = nameString(x.Subject, x.RawSubject)
+	c.Issuer = nameString(x.Issuer, x.RawIssuer)
 	if x.SerialNumber != nil {
 		c.Serial = serialHex(x.SerialNumber.Bytes(), x.SerialNumber.Sign() < 0)
 	}
@@ -76,9 +78,9 @@ func fillCert(c *Cert, x *x509.Certificate) {
 	}
 	c.NotBefore, c.NotAfter = x.NotBefore.UTC(), x.NotAfter.UTC()
 	c.KeyType, c.KeyBits = keyInfo(x)
-	c.SignatureAlgorithm = x.SignatureAlgorithm.String()
+	c.SignatureAlgorithm = signatureName(x)
 	c.IsCA = x.BasicConstraintsValid && x.IsCA
-	c.SelfSigned = x.SelfSigned
+	c.SelfSigned = selfSigned(x)
 	c.SPKISHA256 = sha256.Sum256(x.RawSubjectPublicKeyInfo)
 }
 
@@ -114,9 +116,5 @@ func keyInfo(x *x509.Certificate) (string, int) {
 			return "DSA", k.P.BitLen()
 		}
 	}
-	name := x.PublicKeyAlgorithm.String()
-	if name == "" || strings.HasPrefix(name, "%!") {
-		name = fmt.Sprintf("unknown(%d)", x.PublicKeyAlgorithm)
-	}
-	return name, 0
+	return keyAlgorithmName(x), 0
 }
