@@ -240,8 +240,12 @@ const (
 	seenTimeLayout = "2006-01-02T15:04:05.000Z" // observations: milliseconds
 )
 
-func formatCertTime(t time.Time) any {
-	if t.IsZero() {
+// formatCertTime formats a validity bound for its column. A parsed
+// certificate's bounds are dates as encoded, year 1 (the zero time)
+// included; only a certificate that did not parse has none (NULL), and its
+// parse_error says why.
+func formatCertTime(t time.Time, parsed bool) any {
+	if !parsed {
 		return nil
 	}
 	return t.UTC().Format(certTimeLayout)

@@ -406,8 +406,9 @@ func (st *batchStmts) storeCert(ctx context.Context, c scanner.Cert, sweepID int
 	}
 	// Exec, not INSERT ... RETURNING: a RETURNING row can come back from a
 	// statement that then fails (disk full), naming a row that never was.
+	parsed := c.ParseError == ""
 	res, err := st.certIns.ExecContext(ctx, c.Fingerprint(), c.DER, c.Subject, c.Issuer, c.Serial,
-		string(sans), formatCertTime(c.NotBefore), formatCertTime(c.NotAfter), c.KeyType, c.KeyBits,
+		string(sans), formatCertTime(c.NotBefore, parsed), formatCertTime(c.NotAfter, parsed), c.KeyType, c.KeyBits,
 		c.SignatureAlgorithm, c.IsCA, c.SelfSigned, spki, c.ParseError, sweepID, at, at)
 	if err != nil {
 		return 0, false, err
