@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/certsweep/certsweep/scanner"
 	"unicode/utf8"
 )
 
@@ -47,6 +49,20 @@ func NewEncoder(w io.Writer, format string, columns []string) (Encoder, error) {
 // TimeLayout is how times are written: RFC 3339 / ISO-8601 in UTC.
 const TimeLayout = "2006-01-02T15:04:05Z"
 
+// Date is a certificate's validity bound: always written, even the zero
+// time, which is a real date (0001-01-01T00:00:00Z) that certificates
+// carry. A time.Time that is zero means "none" and is written empty.
+type Date time.Time
+
+// Validity returns a parsed certificate's bounds as Dates, or nils for a
+// certificate that did not parse (it has none; its parse error says why).
+func Validity(c scanner.Cert) (notBefore, notAfter any) {
+	if c.ParseError != "" {
+		return nil, nil
+	}
+	return Date(c.NotBefore), Date(c.NotAfter)
+}
+
 // Text renders a value as the CSV and table encoders do: times as ISO-8601
 // UTC (empty when zero), lists joined with ";". It does not escape.
 func Text(v any) string {
@@ -60,6 +76,8 @@ func Text(v any) string {
 			return ""
 		}
 		return v.UTC().Format(TimeLayout)
+	case Date:
+		return time.Time(v).UTC().Format(TimeLayout)
 	case bool:
 		return strconv.FormatBool(v)
 	case nil:
@@ -134,6 +152,9 @@ func (e *jsonlEncoder) Encode(values ...any) error {
 			} else {
 				v = t.UTC().Format(TimeLayout)
 			}
+		}
+		if d, ok := v.(Date); ok {
+			v = time.Time(d).UTC().Format(TimeLayout)
 		}
 		if s, ok := v.([]string); ok && s == nil {
 			v = []string{}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/certsweep/certsweep/report"
+	"github.com/certsweep/certsweep/scanner"
 )
 
 var hostile = []string{
@@ -197,4 +198,32 @@ func FuzzEncoders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Year 1 is a date certificates carry, not "unknown": a parsed
+// certificate's bounds are always written, and days left does not wrap.
+func TestValidityOfExtremeDates(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := scanner.Cert{NotBefore: time.Time{}, NotAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
+	nb, na := report.Validity(c)
+	if got := report.Text(nb) + " " + report.Text(na); got != "0001-01-01T00:00:00Z 9999-12-31T23:59:59Z" {
+		t.Errorf("validity = %s", got)
+	}
+	var buf bytes.Buffer
+	enc, err := report.NewEncoder(&buf, "json", []string{"not_before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Encode(nb); err != nil || enc.Close() != nil || buf.String() != `{"not_before":"0001-01-01T00:00:00Z"}`+"\n" {
+		t.Errorf("json = %q, %v", buf.String(), err)
+	}
+	if d := report.DaysLeft(now, c.NotBefore); d != -741077 {
+		t.Errorf("days from 2030 back to year 1 = %d, want -741077", d)
+	}
+	if d := report.DaysLeft(now, c.NotAfter); d != 2910981 {
+		t.Errorf("days from 2030 to the end of 9999 = %d, want 2910981", d)
+	}
+	if nb, na := report.Validity(scanner.Cert{ParseError: "asn1: garbage"}); nb != nil || na != nil {
+		t.Errorf("an unparsed certificate has bounds %v %v, want none", nb, na)
+	}
 }

@@ -30,8 +30,9 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 	if h := Highest(fs); h >= 0 {
 		severity = h.String()
 	}
+	notBefore, notAfter := Validity(c.Cert)
 	var daysLeft any
-	if !c.NotAfter.IsZero() {
+	if notAfter != nil {
 		daysLeft = DaysLeft(now, c.NotAfter)
 	}
 	key := ""
@@ -43,7 +44,7 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 			severity, ep.Owner, nil, nil, ep.TLSVersion, ep.CipherSuite, []string{}, ep.OwnerNote, ep.OwnerVia, ep.Protocol}
 	}
 	return []any{ep.IP, ep.Port, ep.SNI, c.Fingerprint(), c.Subject, c.Issuer, c.Serial,
-		c.NotBefore, c.NotAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
+		notBefore, notAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
 		severity, ep.Owner, c.FirstSeen, c.LastSeen, ep.TLSVersion, ep.CipherSuite, c.SANs,
 		ep.OwnerNote, ep.OwnerVia, ep.Protocol}
 }
@@ -62,8 +63,9 @@ func FindingRow(ep store.Endpoint, f Finding) []any {
 	if !ep.HasLeaf() {
 		return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, "", "", nil, ep.Owner, f.Detail, ep.Protocol}
 	}
+	_, notAfter := Validity(ep.Leaf.Cert)
 	return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, ep.Leaf.Fingerprint(),
-		ep.Leaf.Subject, ep.Leaf.NotAfter, ep.Owner, f.Detail, ep.Protocol}
+		ep.Leaf.Subject, notAfter, ep.Owner, f.Detail, ep.Protocol}
 }
 
 // DaysLeft is whole days from now until t: 30 for 30 days and some hours
@@ -71,9 +73,10 @@ func FindingRow(ep store.Endpoint, f Finding) []any {
 // the expired finding says; -1, never 0, within a day after expiry, so
 // that "negative" always means "expired".
 func DaysLeft(now, t time.Time) int {
-	d := t.Sub(now)
-	days := int(d / (24 * time.Hour)) // truncates toward zero
-	if d < 0 && days == 0 {
+	// Seconds, not a time.Duration: a Duration spans only ±292 years, and
+	// certificates carry years 1 and 9999.
+	days := int((t.Unix() - now.Unix()) / 86400) // truncates toward zero
+	if t.Before(now) && days == 0 {
 		days = -1
 	}
 	return days

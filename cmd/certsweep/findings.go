@@ -369,7 +369,7 @@ func findingsCommand() *cli.Command {
 	)
 	var kinds strings.Builder
 	for _, k := range report.Kinds {
-		fmt.Fprintf(&kinds, "   %-18s %-8s %s\n", k.Kind, k.Severity, k.Why)
+		fmt.Fprintf(&kinds, "   %-19s %-8s %s\n", k.Kind, k.Severity, k.Why)
 	}
 	return &cli.Command{
 		Name:  "findings",

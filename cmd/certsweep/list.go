@@ -102,8 +102,9 @@ func listCerts(c *cli.Context, f string, db *store.DB, filter store.CertFilter) 
 		if err != nil {
 			return failure(fmt.Errorf("read certificates: %w", err), "")
 		}
+		notBefore, notAfter := report.Validity(cert.Cert)
 		var daysLeft any
-		if !cert.NotAfter.IsZero() {
+		if notAfter != nil {
 			daysLeft = report.DaysLeft(now, cert.NotAfter)
 		}
 		if f == "table" {
@@ -111,12 +112,12 @@ func listCerts(c *cli.Context, f string, db *store.DB, filter store.CertFilter) 
 			if cert.ParseError != "" {
 				subject = "(unparsable: " + cert.ParseError + ")"
 			}
-			err = enc.Encode(cert.Fingerprint()[:16], subject, cert.Issuer, cert.NotAfter, daysLeft,
+			err = enc.Encode(cert.Fingerprint()[:16], subject, cert.Issuer, notAfter, daysLeft,
 				fmt.Sprintf("%s-%d", cert.KeyType, cert.KeyBits), cert.SignatureAlgorithm,
 				cert.SelfSigned, cert.LastSeen)
 		} else {
 			err = enc.Encode(cert.Fingerprint(), cert.Subject, cert.Issuer, cert.Serial,
-				cert.NotBefore, cert.NotAfter, daysLeft, cert.KeyType, cert.KeyBits,
+				notBefore, notAfter, daysLeft, cert.KeyType, cert.KeyBits,
 				cert.SignatureAlgorithm, cert.SANs, cert.IsCA, cert.SelfSigned, cert.ParseError,
 				cert.FirstSeen, cert.LastSeen)
 		}
