@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,6 +68,11 @@ const (
 
 	KindUnparsableValidity Kind = "unparsable-validity"
 	KindUnknownAlgorithm   Kind = "unknown-algorithm"
+
+	KindLegacyProtocol    Kind = "legacy-protocol"
+	KindWeakCipher        Kind = "weak-cipher"
+	KindKeyReuse          Kind = "key-reuse"
+	KindSharedCertificate Kind = "shared-certificate"
 )
 
 // KindInfo documents a finding kind.
@@ -86,15 +92,19 @@ var Kinds = []KindInfo{
 	{KindWeakSignature, SeverityHigh, "MD5/SHA-1 (or worse) signatures can be forged; clients refuse them"},
 	{KindUntrusted, SeverityHigh, "the chain as presented does not verify to the system roots nor to --ca-bundle"},
 	{KindHostnameMismatch, SeverityHigh, "the name used to reach the endpoint is not in the certificate: clients refuse it"},
+	{KindLegacyProtocol, SeverityHigh, "the endpoint negotiated SSL 3.0, TLS 1.0 or TLS 1.1: deprecated (RFC 8996), broken or refused by current clients"},
+	{KindWeakCipher, SeverityHigh, "the endpoint negotiated a NULL, export, anonymous, RC4 or DES/3DES cipher suite: traffic can be read or forged"},
 	{KindUnparsableValidity, SeverityHigh, "notBefore or notAfter cannot be read (a GeneralizedTime without seconds, say): clients refuse the certificate, and nobody can tell when it expires"},
 	{KindNotYetValid, SeverityMedium, "not valid yet: a wrong clock or a certificate deployed early"},
 	{KindSelfSigned, SeverityMedium, "a self-signed leaf: nobody vouches for it, users learn to click through warnings"},
 	{KindIncompleteChain, SeverityMedium, "the endpoint omits an intermediate it should send: some clients fail"},
+	{KindKeyReuse, SeverityMedium, "one private key in different certificates on more than one address: one stolen key opens all of them, and revoking one certificate does not retire the key"},
 	{KindUnknownAlgorithm, SeverityMedium, "a signature or key algorithm certsweep cannot name (stored as its OID, or RSASSA-PSS without a hash): its strength is not judged, and most clients refuse it"},
 	{KindLint, SeverityMedium, "zlint reports an error or fatal result (opt-in with --lint)"},
 	{KindUntracked, SeverityMedium, "no owner in the tracked inventory: a shadow certificate nobody will renew"},
 	{KindPlaintextOnly, SeverityMedium, "a mail, directory, database or other service that does not offer TLS or refuses it (outcome no-starttls): credentials and data cross the network in clear"},
 	{KindLongValidity, SeverityLow, "a publicly trusted leaf valid for more than 398 days: browsers reject it"},
+	{KindSharedCertificate, SeverityLow, "one certificate on more addresses than --max-addresses-per-cert allows (off by default): for teams that forbid shared or wildcard certificates"},
 	{KindNew, SeverityInfo, "first seen in this sweep"},
 }
 
@@ -146,13 +156,27 @@ type Policy struct {
 	OrgRoots          *x509.CertPool // the organisation's own CAs (--ca-bundle); nil = none
 	OrgIntermediates  []*x509.Certificate
 	Lint              bool
+	// ExpiringFraction also makes a certificate expiring once it has used
+	// this fraction of its lifetime (0 = off), for lifetimes up to
+	// maxFractionLifetime: a 90-day certificate that stopped renewing is
+	// caught at day 72, not at day 60 of a 30-day window. Longer lifetimes
+	// are judged by ExpiringWithin only (80% of ten years is two years early).
+	ExpiringFraction float64
+	// MaxAddressesPerCert makes a leaf presented on more addresses a
+	// shared-certificate finding (0 = off).
+	MaxAddressesPerCert int
 }
+
+// maxFractionLifetime is the longest lifetime ExpiringFraction applies to:
+// the longest a publicly trusted leaf may have (398 days).
+const maxFractionLifetime = 398 * 24 * time.Hour
 
 // DefaultPolicy returns the documented defaults, with no trust anchors.
 func DefaultPolicy(now time.Time) Policy {
 	return Policy{
 		Now:               now,
 		ExpiringWithin:    30 * 24 * time.Hour,
+		ExpiringFraction:  0.8,
 		MinRSABits:        2048,
 		MinECBits:         256,
 		MaxPublicValidity: 398 * 24 * time.Hour,
@@ -182,6 +206,11 @@ func CertFindings(c store.Certificate, chainPos int, p Policy) []Finding {
 		out = append(out, finding(KindNotYetValid, "%snot valid before %s", who, c.NotBefore.Format(TimeLayout)))
 	case c.NotAfter.Sub(p.Now) <= p.ExpiringWithin:
 		out = append(out, finding(KindExpiring, "%sexpires %s (in %d days)", who, c.NotAfter.Format(TimeLayout), wholeDays(p.Now, c.NotAfter)))
+	default:
+		if used, life, ok := lifetimeUsed(c, p); ok {
+			out = append(out, finding(KindExpiring, "%sexpires %s (in %d days): %.0f%% of its %d-day lifetime used, renewal is overdue",
+				who, c.NotAfter.Format(TimeLayout), wholeDays(p.Now, c.NotAfter), 100*used, life))
+		}
 	}
 	switch {
 	case (c.KeyType == "RSA" || c.KeyType == "DSA") && c.KeyBits < p.MinRSABits,
@@ -206,6 +235,17 @@ func CertFindings(c store.Certificate, chainPos int, p Policy) []Finding {
 		out = append(out, finding(KindSelfSigned, "self-signed by %s", c.Subject))
 	}
 	return out
+}
+
+// lifetimeUsed reports the fraction of c's lifetime used at p.Now, and the
+// lifetime in days, when it reaches p.ExpiringFraction.
+func lifetimeUsed(c store.Certificate, p Policy) (used float64, days int, ok bool) {
+	life := c.NotAfter.Unix() - c.NotBefore.Unix()
+	if p.ExpiringFraction <= 0 || life <= 0 || life > int64(maxFractionLifetime/time.Second) {
+		return 0, 0, false
+	}
+	used = float64(p.Now.Unix()-c.NotBefore.Unix()) / float64(life)
+	return used, int(life / 86400), used >= p.ExpiringFraction
 }
 
 // wholeDays is the whole days from a to b, without time.Duration's ±292-year
@@ -246,6 +286,7 @@ type CertSource func(ctx context.Context, sha256 string) (store.Certificate, err
 // use.
 type Evaluator struct {
 	p      Policy
+	facts  SweepFacts
 	certs  CertSource
 	known  []*x509.Certificate // CA certificates seen anywhere, for incomplete-chain
 	chains genCache[string, chainVerdict]
@@ -282,6 +323,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, ep store.Endpoint) ([]Finding,
 		return []Finding{finding(KindPlaintextOnly, "%s", ep.Error)}, nil
 	}
 	out := CertFindings(ep.Leaf, 0, e.p)
+	out = append(out, e.endpointFindings(ep)...)
 	for i, fp := range ep.Chain {
 		if i == 0 {
 			continue
@@ -485,4 +527,61 @@ func (c *genCache[K, V]) put(k K, v V) {
 		c.old, c.young = c.young, make(map[K]V, c.n)
 	}
 	c.young[k] = v
+}
+
+// SweepFacts are what a sweep's endpoints show together, gathered before
+// judging them one by one (store.ReusedKeys, store.SharedCertificates).
+type SweepFacts struct {
+	// KeyAddresses maps a public key (SPKI SHA-256, hex) found in more than
+	// one certificate on more than one address to those addresses.
+	KeyAddresses map[string][]string
+	// CertAddresses maps a leaf (SHA-256, hex) to the number of addresses
+	// presenting it, for those over Policy.MaxAddressesPerCert.
+	CertAddresses map[string]int
+}
+
+// SetFacts gives the evaluator the sweep-wide facts key-reuse and
+// shared-certificate are judged by.
+func (e *Evaluator) SetFacts(f SweepFacts) { e.facts = f }
+
+// endpointFindings judges what is the endpoint's, not its certificate's:
+// the protocol version and cipher suite it negotiated, and whether its key
+// or certificate is spread over other addresses.
+func (e *Evaluator) endpointFindings(ep store.Endpoint) []Finding {
+	var out []Finding
+	switch ep.TLSVersion {
+	case "SSLv3", "SSL 3.0", "TLS 1.0", "TLS 1.1":
+		out = append(out, finding(KindLegacyProtocol, "negotiated %s", ep.TLSVersion))
+	}
+	if weakCipher(ep.CipherSuite) {
+		out = append(out, finding(KindWeakCipher, "negotiated %s", ep.CipherSuite))
+	}
+	if addrs := e.facts.KeyAddresses[hex.EncodeToString(ep.Leaf.SPKISHA256[:])]; len(addrs) > 0 {
+		others := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == ep.IP })
+		out = append(out, finding(KindKeyReuse, "the same public key is in other certificates on %s", listSome(others, 5)))
+	}
+	if n := e.facts.CertAddresses[ep.Leaf.Fingerprint()]; n > 0 {
+		out = append(out, finding(KindSharedCertificate, "presented on %d addresses (more than --max-addresses-per-cert %d)", n, e.p.MaxAddressesPerCert))
+	}
+	return out
+}
+
+// weakCipher reports a cipher suite that gives no real protection: NULL
+// encryption, export grade, anonymous key exchange, RC4, DES or 3DES.
+func weakCipher(suite string) bool {
+	s := strings.ToUpper(suite)
+	for _, w := range []string{"_NULL_", "_EXPORT", "_ANON_", "_RC4_", "_DES_", "_DES40_", "3DES"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// listSome lists up to n items, then how many more there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }

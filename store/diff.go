@@ -139,3 +139,54 @@ func (db *DB) LatestComplete(ctx context.Context, name string, after int64) (Swe
 	}
 	return db.FindSweep(ctx, id)
 }
+
+// ReusedKeys maps each public key (SPKI SHA-256, hex) that the sweep's
+// endpoints presented in more than one certificate, on more than one
+// address, to those addresses (numerically ordered). Memory grows with the
+// reuse found, not with the sweep.
+func (db *DB) ReusedKeys(ctx context.Context, sweepID int64) (map[string][]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.spki_sha256, o.ip
+		FROM observations o JOIN certificates c ON c.id = o.leaf_id
+		WHERE o.sweep_id = ?1 AND c.spki_sha256 IN (
+			SELECT c2.spki_sha256 FROM observations o2 JOIN certificates c2 ON c2.id = o2.leaf_id
+			WHERE o2.sweep_id = ?1 AND c2.spki_sha256 != ''
+			GROUP BY c2.spki_sha256
+			HAVING count(DISTINCT c2.id) > 1 AND count(DISTINCT o2.ip) > 1)
+		GROUP BY c.spki_sha256, o.ip
+		ORDER BY c.spki_sha256, ip_key(o.ip)`, sweepID)
+	if err != nil {
+		return nil, fmt.Errorf("find reused keys in sweep %d: %w", sweepID, err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var spki, ip string
+		if err := rows.Scan(&spki, &ip); err != nil {
+			return nil, fmt.Errorf("find reused keys in sweep %d: %w", sweepID, err)
+		}
+		out[spki] = append(out[spki], ip)
+	}
+	return out, rows.Err()
+}
+
+// SharedCertificates maps each leaf (SHA-256, hex) that the sweep's
+// endpoints presented on more than maxAddrs addresses to that number.
+func (db *DB) SharedCertificates(ctx context.Context, sweepID int64, maxAddrs int) (map[string]int, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.sha256, count(DISTINCT o.ip)
+		FROM observations o JOIN certificates c ON c.id = o.leaf_id
+		WHERE o.sweep_id = ? GROUP BY c.id HAVING count(DISTINCT o.ip) > ?`, sweepID, maxAddrs)
+	if err != nil {
+		return nil, fmt.Errorf("find shared certificates in sweep %d: %w", sweepID, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var fp string
+		var n int
+		if err := rows.Scan(&fp, &n); err != nil {
+			return nil, fmt.Errorf("find shared certificates in sweep %d: %w", sweepID, err)
+		}
+		out[fp] = n
+	}
+	return out, rows.Err()
+}

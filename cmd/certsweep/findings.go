@@ -31,6 +31,8 @@ func findingFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "sweep", Usage: "judge sweep `ID` (default: the latest complete sweep)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o", "O"}, Usage: "write to `FILE` (atomically, on success) instead of stdout"},
 		&cli.StringFlag{Name: "expiring-within", Value: "30d", Usage: "`WINDOW` for expiring: days (30d or 30) or a Go duration (72h)"},
+		&cli.Float64Flag{Name: "expiring-fraction", Value: 0.8, Usage: "also expiring once this `FRACTION` of a certificate's lifetime is used, for lifetimes up to 398 days (0 = off)"},
+		&cli.IntFlag{Name: "max-addresses-per-cert", Usage: "a leaf presented on more than `N` addresses is a shared-certificate finding (0 = off)"},
 		&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "RSA and DSA keys below this are weak-key"},
 		&cli.IntFlag{Name: "min-ec-bits", Value: 256, Usage: "EC keys below this are weak-key"},
 		&cli.IntFlag{Name: "max-validity-days", Value: 398, Usage: "publicly trusted leaves valid longer than this are long-validity"},
@@ -61,6 +63,13 @@ func judgeSettingsFrom(c *cli.Context) (judgeSettings, error) {
 		return s, usageError(fmt.Errorf("--expiring-within: %w", err), "write it as 30d, 30 (days) or 72h")
 	}
 	p.MinRSABits, p.MinECBits = c.Int("min-rsa-bits"), c.Int("min-ec-bits")
+	p.ExpiringFraction, p.MaxAddressesPerCert = c.Float64("expiring-fraction"), c.Int("max-addresses-per-cert")
+	if p.ExpiringFraction < 0 || p.ExpiringFraction > 1 {
+		return s, usagef("--expiring-fraction %v: want a fraction from 0 (off) to 1, such as 0.8", p.ExpiringFraction)
+	}
+	if p.MaxAddressesPerCert < 0 {
+		return s, usagef("--max-addresses-per-cert %d: want 0 (off) or more", p.MaxAddressesPerCert)
+	}
 	p.MaxPublicValidity = time.Duration(c.Int("max-validity-days")) * 24 * time.Hour
 	p.Lint = c.Bool("lint")
 	if !c.Bool("no-system-roots") {
@@ -155,6 +164,16 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		return err
 	}
 	ev := report.NewEvaluator(s.policy, certs, known)
+	var facts report.SweepFacts
+	if facts.KeyAddresses, err = db.ReusedKeys(ctx, s.sweepID); err != nil {
+		return failure(err, "")
+	}
+	if n := s.policy.MaxAddressesPerCert; n > 0 {
+		if facts.CertAddresses, err = db.SharedCertificates(ctx, s.sweepID, n); err != nil {
+			return failure(err, "")
+		}
+	}
+	ev.SetFacts(facts)
 	one := func(ep store.Endpoint) error {
 		ow := owners.Of(ep)
 		ep.Owner, ep.OwnerNote, ep.OwnerVia = ow.Name, ow.Note, ow.Via
