@@ -310,3 +310,50 @@ func TestWriter_Progress(t *testing.T) {
 		t.Errorf("after resume: below %d, done %v, %v; want 10 and none", p.Below, p.Done, err)
 	}
 }
+
+// TestWriter_LongChains writes a batch in which the chain rows fill their
+// multi-row INSERT before the observation rows fill theirs (three
+// certificates a chain over 100 observations): every chain row must still
+// find its observation.
+func TestWriter_LongChains(t *testing.T) {
+	ctx := context.Background()
+	ca, err := scannertest.NewCA("long chains")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := ca.Leaf(scannertest.CertOptions{CommonName: "chain.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := []scanner.Cert{scanner.ParseCert(tc.Certificate[0]), scanner.ParseCert(tc.Certificate[1]), scanner.ParseCert(ca.Root.DER)}
+	db := openTemp(t)
+	id, err := db.CreateSweep(ctx, store.Sweep{Targets: []string{"127.9.0.0/24"}, Ports: "443", ProbesTotal: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriter(id, store.WriterOptions{BatchSize: 100, FlushEvery: time.Hour})
+	now := time.Now()
+	for i := range 100 {
+		r := scanner.Result{Target: scanner.Target{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 9, 1, byte(i)}), 443)},
+			Start: now, End: now, Status: scanner.StatusOK, Connected: true, Chain: chain}
+		if err := w.Write(ctx, uint64(i), r); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	n := 0
+	for ep, err := range db.Endpoints(ctx, id) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ep.Chain) != 3 {
+			t.Errorf("%s: chain of %d, want 3", ep.IP, len(ep.Chain))
+		}
+		n++
+	}
+	if n != 100 {
+		t.Errorf("%d endpoints stored, want 100", n)
+	}
+}

@@ -180,6 +180,7 @@ func (w *Writer) commit(batch []item) error {
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
 		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol) VALUES `, 14, 64)
 	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
+	chain.after = obs // a chain row references its observation
 	defer obs.close()
 	defer chain.close()
 
@@ -314,6 +315,9 @@ type rowBuffer struct {
 	perStmt int
 	args    []any
 	full    *sql.Stmt // prepared on first use for perStmt rows
+	// after, if set, is flushed before this buffer inserts anything: its
+	// rows are the ones these rows reference (observations for chains).
+	after *rowBuffer
 }
 
 func newRowBuffer(tx *sql.Tx, prefix string, cols, perStmt int) *rowBuffer {
@@ -324,6 +328,11 @@ func (b *rowBuffer) add(ctx context.Context, vals ...any) error {
 	b.args = append(b.args, vals...)
 	if len(b.args) < b.cols*b.perStmt {
 		return nil
+	}
+	if b.after != nil {
+		if err := b.after.flush(ctx); err != nil {
+			return err
+		}
 	}
 	if b.full == nil {
 		st, err := b.tx.PrepareContext(ctx, b.statement(b.perStmt))
@@ -340,6 +349,11 @@ func (b *rowBuffer) add(ctx context.Context, vals ...any) error {
 func (b *rowBuffer) flush(ctx context.Context) error {
 	if len(b.args) == 0 {
 		return nil
+	}
+	if b.after != nil {
+		if err := b.after.flush(ctx); err != nil {
+			return err
+		}
 	}
 	_, err := b.tx.ExecContext(ctx, b.statement(len(b.args)/b.cols), b.args...)
 	b.args = b.args[:0]
