@@ -92,8 +92,8 @@ var Kinds = []KindInfo{
 	{KindWeakSignature, SeverityHigh, "MD5/SHA-1 (or worse) signatures can be forged; clients refuse them"},
 	{KindUntrusted, SeverityHigh, "the chain as presented does not verify to the system roots nor to --ca-bundle"},
 	{KindHostnameMismatch, SeverityHigh, "the name used to reach the endpoint is not in the certificate: clients refuse it"},
-	{KindLegacyProtocol, SeverityHigh, "the endpoint negotiated SSL 3.0, TLS 1.0 or TLS 1.1: deprecated (RFC 8996), broken or refused by current clients"},
-	{KindWeakCipher, SeverityHigh, "the endpoint negotiated a NULL, export, anonymous, RC4 or DES/3DES cipher suite: traffic can be read or forged"},
+	{KindLegacyProtocol, SeverityHigh, "the endpoint accepts (sweep --posture) or negotiated SSL 3.0, TLS 1.0 or TLS 1.1: deprecated (RFC 8996), broken or refused by current clients"},
+	{KindWeakCipher, SeverityHigh, "the endpoint accepts (sweep --posture) or negotiated a NULL, export, anonymous, RC4 or DES/3DES cipher suite: traffic can be read or forged"},
 	{KindUnparsableValidity, SeverityHigh, "notBefore or notAfter cannot be read (a GeneralizedTime without seconds, say): clients refuse the certificate, and nobody can tell when it expires"},
 	{KindNotYetValid, SeverityMedium, "not valid yet: a wrong clock or a certificate deployed early"},
 	{KindSelfSigned, SeverityMedium, "a self-signed leaf: nobody vouches for it, users learn to click through warnings"},
@@ -545,16 +545,21 @@ type SweepFacts struct {
 func (e *Evaluator) SetFacts(f SweepFacts) { e.facts = f }
 
 // endpointFindings judges what is the endpoint's, not its certificate's:
-// the protocol version and cipher suite it negotiated, and whether its key
-// or certificate is spread over other addresses.
+// the protocol versions and cipher suites it accepts (its posture, when
+// measured) or negotiated, and whether its key or certificate is spread
+// over other addresses.
 func (e *Evaluator) endpointFindings(ep store.Endpoint) []Finding {
 	var out []Finding
-	switch ep.TLSVersion {
-	case "SSLv3", "SSL 3.0", "TLS 1.0", "TLS 1.1":
-		out = append(out, finding(KindLegacyProtocol, "negotiated %s", ep.TLSVersion))
+	verb := "negotiated"
+	if ep.Posture {
+		verb = "accepts"
 	}
-	if weakCipher(ep.CipherSuite) {
-		out = append(out, finding(KindWeakCipher, "negotiated %s", ep.CipherSuite))
+	legacy, weak := weaknesses(ep)
+	if len(legacy) > 0 {
+		out = append(out, finding(KindLegacyProtocol, "%s %s", verb, strings.Join(legacy, ", ")))
+	}
+	if len(weak) > 0 {
+		out = append(out, finding(KindWeakCipher, "%s %s", verb, strings.Join(weak, ", ")))
 	}
 	if addrs := e.facts.KeyAddresses[hex.EncodeToString(ep.Leaf.SPKISHA256[:])]; len(addrs) > 0 {
 		others := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == ep.IP })
@@ -566,14 +571,34 @@ func (e *Evaluator) endpointFindings(ep store.Endpoint) []Finding {
 	return out
 }
 
-// weakCipher reports a cipher suite that gives no real protection: NULL
-// encryption, export grade, anonymous key exchange, RC4, DES or 3DES.
-func weakCipher(suite string) bool {
-	s := strings.ToUpper(suite)
-	for _, w := range []string{"_NULL_", "_EXPORT", "_ANON_", "_RC4_", "_DES_", "_DES40_", "3DES"} {
-		if strings.Contains(s, w) {
-			return true
+// weaknesses lists the legacy versions and weak suites of an endpoint:
+// every one its posture found accepted, when measured, else the ones it
+// negotiated. The negotiated ones count either way (a posture handshake
+// may have failed for reasons of its own).
+func weaknesses(ep store.Endpoint) (legacy, weak []string) {
+	versions, suites := []string{ep.TLSVersion}, []string{ep.CipherSuite}
+	if ep.Posture {
+		versions = append(slices.Clone(ep.Versions), ep.TLSVersion)
+		suites = append(slices.Clone(ep.WeakCiphers), ep.CipherSuite)
+	}
+	for _, v := range versions {
+		if legacyVersion(v) && !slices.Contains(legacy, v) {
+			legacy = append(legacy, v)
 		}
+	}
+	for _, s := range suites {
+		if scanner.WeakSuiteName(s) && !slices.Contains(weak, s) {
+			weak = append(weak, s)
+		}
+	}
+	return legacy, weak
+}
+
+// legacyVersion reports SSL 3.0, TLS 1.0 and TLS 1.1 (RFC 8996).
+func legacyVersion(v string) bool {
+	switch v {
+	case "SSLv3", "SSL 3.0", "TLS 1.0", "TLS 1.1":
+		return true
 	}
 	return false
 }

@@ -297,3 +297,48 @@ func TestCertFindingsOddFields(t *testing.T) {
 			report.KindSeverity(report.KindUnparsableValidity), report.KindSeverity(report.KindUnknownAlgorithm))
 	}
 }
+
+// TestPostureFindings: with a measured posture, legacy-protocol and
+// weak-cipher list everything the endpoint accepts; without one, what it
+// negotiated.
+func TestPostureFindings(t *testing.T) {
+	l := newTestLab(t)
+	c, err := l.ca.Leaf(scannertest.CertOptions{CommonName: "app.test", DNSNames: []string{"app.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := report.NewEvaluator(l.policy, l.certs.source, nil)
+	for _, tc := range []struct {
+		name                 string
+		version, suite       string
+		posture              bool
+		versions, weak       []string
+		wantLegacy, wantWeak string // the findings' details; "" = no finding
+	}{
+		{"negotiated-clean", "TLS 1.3", "TLS_AES_128_GCM_SHA256", false, nil, nil, "", ""},
+		{"negotiated-legacy", "TLS 1.0", "TLS_RSA_WITH_3DES_EDE_CBC_SHA", false, nil, nil,
+			"negotiated TLS 1.0", "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA"},
+		{"accepts-legacy", "TLS 1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true,
+			[]string{"SSLv3", "TLS 1.0", "TLS 1.1", "TLS 1.2"}, []string{"TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"},
+			"accepts SSLv3, TLS 1.0, TLS 1.1", "accepts TLS_RSA_WITH_RC4_128_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA"},
+		{"accepts-nothing-weak", "TLS 1.3", "TLS_AES_128_GCM_SHA256", true, []string{"TLS 1.2", "TLS 1.3"}, nil, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep := l.endpoint(c.Certificate, "app.test")
+			ep.TLSVersion, ep.CipherSuite = tc.version, tc.suite
+			ep.Posture, ep.Versions, ep.WeakCiphers = tc.posture, tc.versions, tc.weak
+			fs, err := ev.Evaluate(context.Background(), ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			details := map[report.Kind]string{}
+			for _, f := range fs {
+				details[f.Kind] = f.Detail
+			}
+			if details[report.KindLegacyProtocol] != tc.wantLegacy || details[report.KindWeakCipher] != tc.wantWeak {
+				t.Errorf("legacy-protocol %q, weak-cipher %q; want %q, %q (all: %+v)",
+					details[report.KindLegacyProtocol], details[report.KindWeakCipher], tc.wantLegacy, tc.wantWeak, fs)
+			}
+		})
+	}
+}

@@ -62,6 +62,9 @@ func hostileEndpoints() []store.Endpoint {
 			},
 		})
 	}
+	// Two measured postures: one with a weak suite, one with none.
+	eps[0].Posture, eps[0].Versions, eps[0].WeakCiphers = true, []string{"TLS 1.0", "TLS 1.2"}, []string{"TLS_RSA_WITH_3DES_EDE_CBC_SHA"}
+	eps[1].Posture, eps[1].Versions = true, []string{"TLS 1.3"}
 	return eps
 }
 

@@ -15,7 +15,8 @@ import (
 // order keep working.
 var ReportColumns = []string{"ip", "port", "sni", "sha256", "subject", "issuer", "serial",
 	"not_before", "not_after", "days_left", "key", "signature_algorithm", "findings", "severity",
-	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source", "protocol"}
+	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source", "protocol",
+	"versions", "weak_ciphers"}
 
 // ReportRow renders an endpoint and its findings in ReportColumns order.
 func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
@@ -39,14 +40,32 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 	if c.KeyType != "" {
 		key = c.KeyType + "-" + strconv.Itoa(c.KeyBits)
 	}
+	versions, weak := PostureCells(ep.Posture, ep.Versions, ep.WeakCiphers)
 	if !ep.HasLeaf() { // reached no certificate (plaintext-only): endpoint columns only
 		return []any{ep.IP, ep.Port, ep.SNI, "", "", "", "", nil, nil, nil, "", "", strings.Join(kinds, ";"),
-			severity, ep.Owner, nil, nil, ep.TLSVersion, ep.CipherSuite, []string{}, ep.OwnerNote, ep.OwnerVia, ep.Protocol}
+			severity, ep.Owner, nil, nil, ep.TLSVersion, ep.CipherSuite, []string{}, ep.OwnerNote, ep.OwnerVia, ep.Protocol,
+			versions, weak}
 	}
 	return []any{ep.IP, ep.Port, ep.SNI, c.Fingerprint(), c.Subject, c.Issuer, c.Serial,
 		notBefore, notAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
 		severity, ep.Owner, c.FirstSeen, c.LastSeen, ep.TLSVersion, ep.CipherSuite, c.SANs,
-		ep.OwnerNote, ep.OwnerVia, ep.Protocol}
+		ep.OwnerNote, ep.OwnerVia, ep.Protocol, versions, weak}
+}
+
+// PostureCells renders a TLS posture as the report's versions and
+// weak_ciphers cells, each ";"-joined: "" when it was not measured, "none"
+// for an empty list when it was, so a spreadsheet tells them apart.
+func PostureCells(measured bool, versions, weak []string) (string, string) {
+	if !measured {
+		return "", ""
+	}
+	cell := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return strings.Join(l, ";")
+	}
+	return cell(versions), cell(weak)
 }
 
 // FindingColumns is the column order of `certsweep findings`.

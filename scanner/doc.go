@@ -13,6 +13,9 @@
 // nothing (implicit TLS), or the protocol's own upgrade (SMTP STARTTLS, the
 // LDAP StartTLS operation, PostgreSQL's SSLRequest, ...), each in its own
 // file and spoken over a session whose every read is bounded (starttls.go).
+// With Prober.Posture, a completed handshake is followed by at most
+// MaxPostureHandshakes more, through the same upgrade, to find which
+// versions and weak suites the endpoint accepts (posture.go).
 //
 // Guarantees: every probe's cost is bounded (connect timeout, an absolute
 // handshake deadline, a cap on bytes read and on certificates kept); the

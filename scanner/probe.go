@@ -28,6 +28,10 @@ type Prober struct {
 	// Sniff retries an implicit-TLS probe answered by a plaintext greeting
 	// with the matching protocol's upgrade.
 	Sniff bool
+	// Posture makes Finish follow every completed handshake with the
+	// endpoint's TLS posture (Result.Posture): at most MaxPostureHandshakes
+	// more handshakes, over the same upgrade and SNI (see posture.go).
+	Posture bool
 
 	// roots is deliberately empty: zcrypto validates the chain on every
 	// handshake whatever InsecureSkipVerify says, and searching the system
@@ -62,7 +66,8 @@ func NewProber() *Prober {
 // TLS 1.3, after the plaintext upgrade of the port's protocol if it has one.
 // An implicit-TLS probe answered by a plaintext greeting (SMTP, FTP, IMAP,
 // POP3, XMPP, MySQL) is retried once with that protocol's upgrade when Sniff is
-// set. It always returns a Result; failures are classified in Status.
+// set; with Posture set, a completed handshake is followed by the posture's.
+// It always returns a Result; failures are classified in Status.
 func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	conn, r := p.Connect(ctx, t)
 	if conn == nil {
@@ -90,9 +95,19 @@ func (p *Prober) Connect(ctx context.Context, t Target) (net.Conn, Result) {
 // Finish runs the rest of a probe on the connection Connect opened, and
 // closes it: the protocol's upgrade, the TLS handshake, and, for an
 // implicit-TLS probe answered by a plaintext greeting, the retry with that
-// protocol (a new connection) when Sniff is set.
+// protocol (a new connection) when Sniff is set. With Posture set, a
+// completed handshake is followed by the posture handshakes.
 func (p *Prober) Finish(ctx context.Context, conn net.Conn, r Result) Result {
-	r, head := p.handshake(ctx, conn, r)
+	r = p.finish(ctx, conn, r)
+	if p.Posture && r.Status == StatusOK {
+		r.Posture = p.posture(ctx, r)
+	}
+	return r
+}
+
+// finish is Finish without the posture.
+func (p *Prober) finish(ctx context.Context, conn net.Conn, r Result) Result {
+	r, head := p.handshake(ctx, conn, r, offer{})
 	if r.Protocol != ProtoTLS || !p.Sniff || r.Status != StatusNotTLS || ctx.Err() != nil {
 		return r
 	}
@@ -105,7 +120,7 @@ func (p *Prober) Finish(ctx context.Context, conn net.Conn, r Result) Result {
 	if conn == nil {
 		return retry
 	}
-	retry, _ = p.handshake(ctx, conn, retry)
+	retry, _ = p.handshake(ctx, conn, retry, offer{})
 	return retry
 }
 
@@ -117,10 +132,22 @@ func (p *Prober) protocolFor(port uint16) Protocol {
 	return ProtoTLS
 }
 
+// offer is what a ClientHello offers. The zero value is a probe's own:
+// SSL 3.0 to TLS 1.3 and zcrypto's default suites.
+type offer struct {
+	min, max uint16 // versions; 0, 0 for SSL 3.0 to TLS 1.3
+	// suites, if set, are offered exactly as listed, implemented by zcrypto
+	// or not: a posture probe only needs the server's choice (ServerHello).
+	suites []uint16
+	// noChain skips parsing the certificates: a posture probe does not
+	// store them.
+	noChain bool
+}
+
 // handshake runs one connection from Connect: the upgrade of the
-// started Result's protocol, then the TLS handshake; it closes raw. It also
-// returns the first bytes the peer sent, for sniffing.
-func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result) (r Result, head []byte) {
+// started Result's protocol, then the TLS handshake offering o; it closes
+// raw. It also returns the first bytes the peer sent, for sniffing.
+func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result, o offer) (r Result, head []byte) {
 	r = started
 	t, proto := r.Target, r.Protocol
 	defer func() { r.End = time.Now() }()
@@ -162,11 +189,17 @@ func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result) (r
 			return r, nil
 		}
 	}
-	tc := tls.Client(tlsConn, &tls.Config{
+	minV, maxV := uint16(tls.VersionSSL30), uint16(tls.VersionTLS13)
+	if o.max != 0 {
+		minV, maxV = o.min, o.max
+	}
+	cfg := &tls.Config{
 		ServerName:         sni,
 		InsecureSkipVerify: true,
-		MinVersion:         tls.VersionSSL30,
-		MaxVersion:         tls.VersionTLS13,
+		MinVersion:         minV,
+		MaxVersion:         maxV,
+		CipherSuites:       o.suites,
+		ForceSuites:        o.suites != nil,
 		ClientDSAEnabled:   true,
 		RootCAs:            p.roots,
 		// Classical groups only, so one cheap key share: an inventory needs
@@ -178,7 +211,11 @@ func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result) (r
 		// throws away on every call: four scalar multiplications a handshake
 		// instead of two (90-150 µs of CPU a handshake here; BENCHMARKS.md).
 		CurvePreferences: []tls.CurveID{tls.CurveP256, tls.X25519, tls.CurveP384, tls.CurveP521},
-	})
+	}
+	if maxV == tls.VersionSSL30 {
+		cfg.ClientFingerprintConfiguration = ssl30Hello(sni, o.suites)
+	}
+	tc := tls.Client(tlsConn, cfg)
 	err = tc.HandshakeContext(ctx)
 	r.Status = classify(err)
 	if err != nil {
@@ -197,7 +234,7 @@ func (p *Prober) handshake(ctx context.Context, raw net.Conn, started Result) (r
 				r.TLSVersion = uint16(sv.SelectedVersion)
 			}
 		}
-		if sc := log.ServerCertificates; sc != nil {
+		if sc := log.ServerCertificates; sc != nil && !o.noChain {
 			r.Chain = p.chain(sc)
 		}
 	}

@@ -48,6 +48,10 @@ type Result struct {
 	TLSVersion  uint16   // negotiated version (from the ServerHello when the handshake failed later)
 	CipherSuite uint16
 	Chain       []Cert // leaf first, as presented; may be present on a failed handshake
+	// Posture is what the endpoint accepts when offered one version or
+	// weak suites alone; nil when not measured (Prober.Posture unset, or
+	// the handshake did not complete).
+	Posture *Posture
 }
 
 // errTooLarge is returned by the byte-capped connection when the peer sends

@@ -127,6 +127,11 @@ type Sighting struct {
 	ObservedAt time.Time
 	Position   int // place in the chain; 0 = leaf
 	TLSVersion string
+	// Posture, Versions and WeakCiphers are the endpoint's TLS posture, as
+	// in Endpoint.
+	Posture     bool
+	Versions    []string
+	WeakCiphers []string
 }
 
 // Sightings yields where the certificate was presented, newest first.
@@ -134,10 +139,14 @@ func (db *DB) Sightings(ctx context.Context, sha256 [32]byte) iter.Seq2[Sighting
 	return query(ctx, db, func(r rowScanner) (Sighting, error) {
 		var s Sighting
 		var at sql.NullString
-		err := r.Scan(&s.SweepID, &s.IP, &s.Port, &s.SNI, &s.Protocol, &at, &s.Position, &s.TLSVersion)
+		var versions, weak string
+		err := r.Scan(&s.SweepID, &s.IP, &s.Port, &s.SNI, &s.Protocol, &at, &s.Position, &s.TLSVersion,
+			&s.Posture, &versions, &weak)
 		s.ObservedAt = parseTime(at)
+		s.Versions, s.WeakCiphers = postureList(versions), postureList(weak)
 		return s, err
-	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, oc.position, o.tls_version
+	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, oc.position, o.tls_version,
+		o.posture, o.versions, o.weak_ciphers
 		FROM observation_chain oc JOIN observations o ON o.id = oc.observation_id
 		WHERE oc.cert_id = (SELECT id FROM certificates WHERE sha256 = ?)
 		ORDER BY o.observed_at DESC, o.id DESC`, hex.EncodeToString(sha256[:]))

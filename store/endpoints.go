@@ -23,6 +23,12 @@ type Endpoint struct {
 	Error       string // why the probe failed; "" when Status is ok
 	TLSVersion  string
 	CipherSuite string
+	// Posture reports whether the endpoint's TLS posture was measured
+	// (sweep --posture). Versions are then the versions it accepted, oldest
+	// first, and WeakCiphers the weak suites it chose (often none).
+	Posture     bool
+	Versions    []string
+	WeakCiphers []string
 	Chain       []string // fingerprints as presented, leaf first
 	Leaf        Certificate
 	// Owner, OwnerNote and OwnerVia are the endpoint's owner as the caller
@@ -40,6 +46,7 @@ func (e Endpoint) HasLeaf() bool { return e.Leaf.SHA256 != [32]byte{} }
 func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, error] {
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
 	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version, o.cipher_suite,
+		o.posture, o.versions, o.weak_ciphers,
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
@@ -49,13 +56,15 @@ func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, 
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
 		var at, chain sql.NullString
+		var versions, weak string
 		leafDest, finish := certDest(&e.Leaf)
 		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.Error, &e.TLSVersion,
-			&e.CipherSuite, &chain}, leafDest...)
+			&e.CipherSuite, &e.Posture, &versions, &weak, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err
 		}
 		e.ObservedAt = parseTime(at)
+		e.Versions, e.WeakCiphers = postureList(versions), postureList(weak)
 		if chain.String != "" {
 			e.Chain = strings.Split(chain.String, ",")
 		}

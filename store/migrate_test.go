@@ -56,6 +56,9 @@ func TestUpgradeFromSchema4(t *testing.T) {
 		if o.Protocol != "tls" || o.IP != "10.0.0.1" || o.Status != "handshake-error" {
 			t.Errorf("upgraded observation = %+v, want protocol tls", o)
 		}
+		if o.Posture || o.Versions != nil || o.WeakCiphers != nil {
+			t.Errorf("upgraded observation = %+v, want its posture not measured", o)
+		}
 	}
 	if n != 1 {
 		t.Errorf("%d observations after the upgrade, want 1", n)

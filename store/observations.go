@@ -23,6 +23,11 @@ type Observation struct {
 	TLSVersion  string // e.g. "TLS 1.2"; "" when the server never said
 	CipherSuite string
 	Handshake   time.Duration // connect to end of probe, in whole milliseconds
+	// Posture, Versions and WeakCiphers are the endpoint's TLS posture, as
+	// in Endpoint.
+	Posture     bool
+	Versions    []string
+	WeakCiphers []string
 	// The leaf the endpoint presented, if it presented one: a failed
 	// handshake may still have sent its chain.
 	LeafSHA256  string // lowercase hex; "" if no certificate was presented
@@ -45,7 +50,7 @@ type ObservationFilter struct {
 // whatever the sweep's size.
 func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilter) iter.Seq2[Observation, error] {
 	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version,
-		o.cipher_suite, o.handshake_ms, c.sha256, c.subject
+		o.cipher_suite, o.handshake_ms, o.posture, o.versions, o.weak_ciphers, c.sha256, c.subject
 		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
 			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni AND o2.protocol = o.protocol)`
@@ -63,9 +68,11 @@ func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilt
 		var o Observation
 		var at, leaf, subject sql.NullString
 		var ms int64
+		var versions, weak string
 		err := r.Scan(&o.SweepID, &o.IP, &o.Port, &o.SNI, &o.Protocol, &at, &o.Status, &o.Error, &o.TLSVersion,
-			&o.CipherSuite, &ms, &leaf, &subject)
+			&o.CipherSuite, &ms, &o.Posture, &versions, &weak, &leaf, &subject)
 		o.ObservedAt, o.Handshake = parseTime(at), time.Duration(ms)*time.Millisecond
+		o.Versions, o.WeakCiphers = postureList(versions), postureList(weak)
 		o.LeafSHA256, o.LeafSubject = leaf.String, subject.String
 		return o, err
 	}, q, args...)

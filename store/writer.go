@@ -178,7 +178,8 @@ func (w *Writer) commit(batch []item) error {
 		return fmt.Errorf("begin batch: %w", err)
 	}
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
-		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol) VALUES `, 14, 64)
+		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol,
+		versions, weak_ciphers, posture) VALUES `, 17, 64)
 	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
 	chain.after = obs // a chain row references its observation
 	defer obs.close()
@@ -227,11 +228,13 @@ func (w *Writer) commit(batch []item) error {
 		if len(ids) > 0 {
 			leaf = ids[0]
 		}
+		versions, weak := postureText(r.Posture)
 		nextID++
 		err := obs.add(ctx, nextID, w.sweepID, int64(it.pos),
 			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
 			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
-			r.End.Sub(r.Start).Milliseconds(), leaf, string(cmp.Or(r.Protocol, scanner.ProtoTLS)))
+			r.End.Sub(r.Start).Milliseconds(), leaf, string(cmp.Or(r.Protocol, scanner.ProtoTLS)),
+			versions, weak, r.Posture != nil)
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}
@@ -447,6 +450,35 @@ func versionName(v uint16) string {
 		return ""
 	}
 	return ztls.VersionName(v)
+}
+
+// postureText spells a posture as stored: the accepted versions and weak
+// suites, each ";"-joined in order (the posture column says whether it was
+// measured at all).
+func postureText(p *scanner.Posture) (versions, weak string) {
+	if p == nil {
+		return "", ""
+	}
+	vs := make([]string, len(p.Versions))
+	for i, v := range p.Versions {
+		vs[i] = versionName(v)
+	}
+	ws := make([]string, len(p.WeakCiphers))
+	for i, s := range p.WeakCiphers {
+		ws[i] = suiteName(s)
+	}
+	return strings.Join(vs, postureSep), strings.Join(ws, postureSep)
+}
+
+// postureSep separates the names in the versions and weak_ciphers columns.
+const postureSep = ";"
+
+// postureList reads a versions or weak_ciphers column back.
+func postureList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, postureSep)
 }
 
 func suiteName(s uint16) string {

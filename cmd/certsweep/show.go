@@ -107,8 +107,20 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 		}
 		fmt.Fprintf(w, "  sweep %d  %s  %s  chain position %d  %s\n", s.SweepID,
 			report.Text(s.ObservedAt), report.Terminal(where), s.Position, s.TLSVersion)
+		if s.Posture { // measured by sweep --posture
+			fmt.Fprintf(w, "    versions accepted: %s; weak ciphers accepted: %s\n",
+				report.Terminal(listOrNone(s.Versions)), report.Terminal(listOrNone(s.WeakCiphers)))
+		}
 	}
 	return writePEM(w, cert.DER)
+}
+
+// listOrNone joins a list for reading, or says "none".
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
 }
 
 func writePEM(w io.Writer, der []byte) error {

@@ -61,6 +61,13 @@ An implicit-TLS port answered by an SMTP, FTP, IMAP, POP3, XMPP or MySQL greetin
 retried once with that protocol's upgrade. --starttls off turns the port
 defaults and that retry off (protocols named in --ports still apply).
 
+TLS posture (--posture): after each completed handshake, which versions the
+endpoint accepts (SSL 3.0 to TLS 1.3, one handshake each, the negotiated one
+already known) and which weak suites (NULL, export, anonymous, RC4, DES/3DES)
+it chooses when offered only those: at most 6 more handshakes per TLS
+endpoint, over the same upgrade and SNI. report shows them (versions,
+weak_ciphers), findings judges them (legacy-protocol, weak-cipher).
+
 Examples:
    certsweep sweep 10.20.0.0/16
    certsweep sweep --ports 443,8443,636 --rate 200 --db certs.db 10.20.0.0/16 10.30.0.0/20
@@ -71,6 +78,7 @@ Examples:
    certsweep sweep --sni www.example.com 192.0.2.0/28
    certsweep sweep --ports 25,587,2525/smtp,389,10389/ldap,5432 10.20.0.0/16
    certsweep sweep --discovery connect --connect-concurrency 2048 --connect-timeout 2s 10.20.0.0/16
+   certsweep sweep --posture 10.20.0.0/16   # versions and weak suites each endpoint accepts
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
 			dbFlag(),
@@ -80,6 +88,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "exclude", Aliases: []string{"x"}, Usage: "never probe these addresses, CIDRs or ranges (repeatable, or comma-separated)"},
 			&cli.StringSliceFlag{Name: "exclude-file", Usage: "read exclusions from `FILE`, one per line, # comments"},
 			&cli.StringFlag{Name: "sni", Usage: "send server `NAME` to every target (default: the hostname given, or none)"},
+			&cli.BoolFlag{Name: "posture", Usage: "also find which TLS versions and weak cipher suites each TLS endpoint accepts: up to 6 more handshakes per endpoint"},
 			&cli.IntFlag{Name: "rate", Aliases: []string{"r"}, Value: 1000, Usage: "handshake attempts per second across the sweep (0 = unlimited)"},
 			&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 256, Usage: "TLS handshakes in flight"},
 			&cli.IntFlag{Name: "connect-concurrency", Usage: "TCP connects pending at once; a silent address holds one for --connect-timeout (default: as many as the open-file limit allows, at most " + fmt.Sprint(maxConnectConcurrency) + ")"},
@@ -139,7 +148,7 @@ type sweepSettings struct {
 // and options. --rate, --concurrency, --per-host, the timeouts and --quiet
 // may be changed; targets and ports may not.
 func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
-	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "seed", "name", "allow-large-ipv6"} {
+	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6"} {
 		if c.IsSet(f) {
 			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
 		}
@@ -220,6 +229,7 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	if v, ok := sw.Options["sni"].(string); ok {
 		cfg.Prober.SNI = v
 	}
+	cfg.Prober.Posture, _ = sw.Options["posture"].(bool) // absent before --posture: off
 	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.ConnectConcurrency < 0 || cfg.SYNRetries < 0 {
 		return s, usagef("--rate, --concurrency, --connect-concurrency, --syn-retries and --per-host must be positive")
 	}
@@ -383,6 +393,7 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	cfg.SYNRetries, cfg.Cooldown = c.Int("syn-retries"), c.Duration("cooldown")
 	cfg.Prober.ConnectTimeout, cfg.Prober.HandshakeTimeout = c.Duration("connect-timeout"), c.Duration("timeout")
 	cfg.Prober.SNI = c.String("sni")
+	cfg.Prober.Posture = c.Bool("posture")
 	switch {
 	case cfg.Rate < 0:
 		return s, usagef("--rate %d: must be 0 (unlimited) or more", cfg.Rate)
@@ -631,7 +642,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 				"connect_concurrency": s.cfg.ConnectConcurrency, "discovery": string(s.cfg.Discovery),
 				"syn_retries": s.cfg.SYNRetries, "cooldown": s.cfg.Cooldown.String(),
 				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
-				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p),
+				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p), "posture": p.Posture,
 			},
 		})
 		if err != nil {
