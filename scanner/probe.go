@@ -62,7 +62,7 @@ func NewProber() *Prober {
 	}
 }
 
-// Probe connects to t and performs a TLS handshake, offering SSL 3.0 to
+// Probe connects to t and performs a TLS handshake, offering TLS 1.0 to
 // TLS 1.3, after the plaintext upgrade of the port's protocol if it has one.
 // An implicit-TLS probe answered by a plaintext greeting (SMTP, FTP, IMAP,
 // POP3, XMPP, MySQL) is retried once with that protocol's upgrade when Sniff is
@@ -133,9 +133,9 @@ func (p *Prober) protocolFor(port uint16) Protocol {
 }
 
 // offer is what a ClientHello offers. The zero value is a probe's own:
-// SSL 3.0 to TLS 1.3 and zcrypto's default suites.
+// TLS 1.0 to TLS 1.3 (zcrypto's client has no SSL 3.0) and zcrypto's default suites.
 type offer struct {
-	min, max uint16 // versions; 0, 0 for SSL 3.0 to TLS 1.3
+	min, max uint16 // versions; 0, 0 for the probe's own range
 	// suites, if set, are offered exactly as listed, implemented by zcrypto
 	// or not: a posture probe only needs the server's choice (ServerHello).
 	suites []uint16
