@@ -110,9 +110,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 			mu.Unlock()
 			if p != nil {
 				for _, pt := range p.targets {
-					now := time.Now()
-					r := Result{Target: pt.t, Protocol: cfg.Prober.protocolFor(dst.Port()), Status: classify(err),
-						Start: now, End: now, Err: "SYN not sent: " + err.Error()}
+					r := cfg.Prober.unconnected(pt.t, classify(err), "SYN not sent: "+err.Error())
 					if err := sink(ctx, pt.pos, r); err != nil {
 						return fmt.Errorf("record %s: %w", dst, err)
 					}
@@ -240,8 +238,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 				}
 			}
 			for _, pt := range silent {
-				r := Result{Target: pt.t, Protocol: cfg.Prober.protocolFor(pt.t.Addr.Port()), Status: StatusSilent,
-					Start: now, End: now, Err: fmt.Sprintf("no answer to %d SYNs", retries+1)}
+				r := cfg.Prober.unconnected(pt.t, StatusSilent, fmt.Sprintf("no answer to %d SYNs", retries+1))
 				if err := sink(ctx, pt.pos, r); err != nil {
 					return fmt.Errorf("record %s: %w", pt.t.Addr, err)
 				}
@@ -269,9 +266,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 					r = cfg.Prober.Probe(ctx, a.t)
 					gate.release(a.t.Addr.Addr())
 				} else {
-					now := time.Now()
-					r = Result{Target: a.t, Protocol: cfg.Prober.protocolFor(a.t.Addr.Port()), Status: StatusRefused,
-						Start: now, End: now, Err: "RST in answer to a SYN"}
+					r = cfg.Prober.unconnected(a.t, StatusRefused, "RST in answer to a SYN")
 				}
 				if err := ctx.Err(); err != nil {
 					return err
@@ -283,6 +278,13 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 		})
 	}
 	return g.Wait()
+}
+
+// unconnected is the result of a target SYN discovery settled without a
+// connection: closed (RST), silent, or not sent to.
+func (p *Prober) unconnected(t Target, st Status, why string) Result {
+	now := time.Now()
+	return Result{Target: t, Protocol: p.protocolFor(t.Addr.Port()), Status: st, Start: now, End: now, Err: why}
 }
 
 // synSocket is what sweepSYN needs of a SYNSocket.
