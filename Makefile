@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/certsweep
 FUZZTIME ?= 30s
 
-.PHONY: all build test bench gobench lint demo fuzz clean interop
+.PHONY: all build test bench gobench lint demo fuzz clean interop e2e image
 
 all: build
 
@@ -34,6 +34,13 @@ lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
 	$(GO) vet ./...
+
+# The container image (deploy/Dockerfile; needs Docker with BuildKit, which
+# reads deploy/Dockerfile.dockerignore). deploy/'s tests check that it
+# builds certsweep as the build target above does.
+IMAGE ?= certsweep:latest
+image:
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
 
 # Builds certsweep, starts a loopback lab of TLS endpoints, sweeps it into
 # certsweep-demo.db and prints the inventory.

@@ -60,9 +60,9 @@ type synAnswer struct {
 }
 
 // sweepSYN is Sweep with SYN discovery. One goroutine sends SYNs in the
-// plan's order at cfg.Rate; one reads the socket's validated replies; one
-// resends unanswered SYNs and declares targets silent after the cooldown;
-// cfg.Concurrency workers handshake with the open endpoints (while SYNs are
+// plan's order (cfg.Shard's part of it) at cfg.Rate; one reads the
+// socket's validated replies; one resends unanswered SYNs and declares
+// targets silent after the cooldown; cfg.Concurrency workers handshake with the open endpoints (while SYNs are
 // still going out) and record the closed ones. Only unanswered targets are
 // held, so memory grows with rate × (retries + cooldown), not with the plan.
 func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink Sink) error {
@@ -127,7 +127,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 			sending = false
 			mu.Unlock()
 		}()
-		for pos, t := range plan.Targets(cfg.Seed) {
+		for pos, t := range plan.ShardTargets(cfg.Seed, cfg.Shard) {
 			if cfg.Skip != nil && cfg.Skip(pos) {
 				continue
 			}

@@ -135,22 +135,7 @@ func (p *Plan) Addresses() uint64 { return p.addrs }
 // pseudo-random order determined by seed, which spreads consecutive probes
 // over the whole space so that no host or subnet gets a burst.
 func (p *Plan) Targets(seed uint64) iter.Seq2[uint64, Target] {
-	return func(yield func(uint64, Target) bool) {
-		for i, t := range p.fixed {
-			if !yield(uint64(i), t) {
-				return
-			}
-		}
-		n := p.addrs * uint64(len(p.ports))
-		perm := newPermutation(n, seed)
-		base := uint64(len(p.fixed))
-		for i := range n {
-			x := perm.at(i)
-			if !yield(base+i, p.target(x/uint64(len(p.ports)), p.ports[x%uint64(len(p.ports))])) {
-				return
-			}
-		}
-	}
+	return p.ShardTargets(seed, Shard{})
 }
 
 func (p *Plan) target(addrIndex uint64, port uint16) Target {

@@ -36,9 +36,13 @@ type Config struct {
 	// SYNDone, if set, receives the raw socket's counters when a SYN sweep
 	// ends (replies dropped by a full buffer among them).
 	SYNDone func(SYNStats)
-	// Skip, if set, reports positions (as yielded by Plan.Targets) that are
-	// already done, for resuming a sweep. Skipped targets are not probed.
+	// Skip, if set, reports positions (as yielded by Plan.ShardTargets for
+	// Shard) that are already done, for resuming a sweep. Skipped targets
+	// are not probed.
 	Skip func(pos uint64) bool
+	// Shard, if set, sweeps only that part of the plan; the positions
+	// handed to Skip and to the Sink are then the shard's own.
+	Shard Shard
 }
 
 // DefaultConfig returns the defaults the CLI documents.
@@ -64,6 +68,9 @@ type Sink func(ctx context.Context, pos uint64, r Result) error
 func Sweep(ctx context.Context, plan *Plan, cfg Config, sink Sink) error {
 	if cfg.Prober == nil || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.Rate < 0 || cfg.SYNRetries < 0 {
 		return errors.New("sweep: invalid config: need a prober, concurrency >= 1, per-host >= 1, rate >= 0, SYN retries >= 0")
+	}
+	if err := cfg.Shard.check(); err != nil {
+		return fmt.Errorf("sweep: %w", err)
 	}
 	switch cfg.Discovery {
 	case DiscoverySYN:
@@ -93,7 +100,7 @@ func sweepConnect(ctx context.Context, plan *Plan, cfg Config, sink Sink) error 
 	jobs := make(chan job, cfg.Concurrency)
 	g.Go(func() error {
 		defer close(jobs)
-		for pos, t := range plan.Targets(cfg.Seed) {
+		for pos, t := range plan.ShardTargets(cfg.Seed, cfg.Shard) {
 			if cfg.Skip != nil && cfg.Skip(pos) {
 				continue
 			}

@@ -79,6 +79,7 @@ Examples:
    certsweep sweep --ports 25,587,2525/smtp,389,10389/ldap,5432 10.20.0.0/16
    certsweep sweep --discovery connect --connect-concurrency 2048 --connect-timeout 2s 10.20.0.0/16
    certsweep sweep --posture 10.20.0.0/16   # versions and weak suites each endpoint accepts
+   certsweep sweep --shard 1/4 --seed 7 --ports 443,8443 10.20.0.0/16   # a quarter of the sweep: run 0/4 to 3/4, anywhere
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: []cli.Flag{
 			dbFlag(),
@@ -98,6 +99,7 @@ Examples:
 			&cli.DurationFlag{Name: "cooldown", Value: scanner.DefaultCooldown, Usage: "SYN discovery: wait after a target's last SYN before counting it silent"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: scanner.DefaultConnectTimeout, Usage: "TCP connect timeout"},
 			&cli.DurationFlag{Name: "timeout", Value: scanner.DefaultHandshakeTimeout, Usage: "bound on each probe after connecting: the protocol's upgrade and the TLS handshake"},
+			&cli.StringFlag{Name: "shard", Usage: "probe only part `I/N` (I from 0 to N-1) of the sweep's permuted order; the N shards, each given the same --seed, probe together exactly the whole sweep. auto/N takes I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
 			&cli.StringFlag{Name: "name", Usage: "the sweep's `NAME`: diff compares sweeps of one name (default: derived from the targets and ports)"},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "exit 0 even when no TLS endpoint answered (default: exit 4)"},
@@ -148,7 +150,7 @@ type sweepSettings struct {
 // and options. --rate, --concurrency, --per-host, the timeouts and --quiet
 // may be changed; targets and ports may not.
 func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
-	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6"} {
+	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6", "shard"} {
 		if c.IsSet(f) {
 			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
 		}
@@ -194,6 +196,9 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		return s, failure(fmt.Errorf("sweep %d: stored ports: %w", id, err), "")
 	}
 	cfg.Seed = sw.Seed
+	if cfg.Shard, err = storedShard(sw); err != nil {
+		return s, failure(err, "")
+	}
 	num := func(flag, key string, def int) int {
 		if c.IsSet(flag) {
 			return c.Int(flag)
@@ -425,6 +430,9 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	if !c.IsSet("seed") {
 		cfg.Seed = rand.Uint64()
 	}
+	if cfg.Shard, err = shardFrom(c); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -604,6 +612,10 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	if plan.Len() == 0 {
 		return 0, usageError(errors.New("nothing to sweep: every target was excluded or did not resolve"), "")
 	}
+	probes := plan.ShardLen(s.cfg.Shard) // the whole plan's when not sharded
+	if probes == 0 {
+		return 0, usageError(fmt.Errorf("shard %s is empty: the sweep has only %d probes", s.cfg.Shard, plan.Len()), "use fewer shards than probes")
+	}
 
 	db, err := openDB(ctx, s.dbPath, true)
 	if err != nil {
@@ -622,8 +634,8 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	wopts := store.DefaultWriterOptions()
 	if s.resume != nil {
 		id = s.resume.ID
-		if plan.Len() != s.resume.ProbesTotal {
-			return id, failure(fmt.Errorf("sweep %d planned %d probes, its targets now give %d (a hostname resolves differently?)", id, s.resume.ProbesTotal, plan.Len()),
+		if probes != s.resume.ProbesTotal {
+			return id, failure(fmt.Errorf("sweep %d planned %d probes, its targets now give %d (a hostname resolves differently?)", id, s.resume.ProbesTotal, probes),
 				"start a new sweep instead")
 		}
 		if wopts.Resume, err = db.SweepProgress(ctx, id); err != nil {
@@ -636,13 +648,14 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	} else {
 		id, err = db.CreateSweep(ctx, store.Sweep{
 			Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
-			Ports: s.portsText, ProbesTotal: plan.Len(), Seed: s.cfg.Seed,
+			Ports: s.portsText, ProbesTotal: probes, Seed: s.cfg.Seed,
 			Options: map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
 				"connect_concurrency": s.cfg.ConnectConcurrency, "discovery": string(s.cfg.Discovery),
 				"syn_retries": s.cfg.SYNRetries, "cooldown": s.cfg.Cooldown.String(),
 				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
 				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p), "posture": p.Posture,
+				"shard": s.cfg.Shard.String(),
 			},
 		})
 		if err != nil {
@@ -654,14 +667,14 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		return 0, failure(err, "check that the directory of --db is writable")
 	}
 	defer release()
-	remaining := plan.Len()
+	remaining := probes
 	if s.resume != nil {
 		remaining -= uint64(s.resume.Done())
 		if !s.quiet {
-			fmt.Fprintf(stderr, "certsweep: resuming sweep %d: %d of %d probes done\n", id, s.resume.Done(), plan.Len())
+			fmt.Fprintf(stderr, "certsweep: resuming sweep %d: %d of %d probes done\n", id, s.resume.Done(), probes)
 		}
 	} else if !s.quiet {
-		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes into %s\n", id, plan.Describe(), plan.Len(), s.dbPath)
+		fmt.Fprintf(stderr, "certsweep: sweep %d: %s = %d probes%s into %s\n", id, plan.Describe(), plan.Len(), shardText(s.cfg.Shard, probes), s.dbPath)
 	}
 	if !s.quiet {
 		for _, n := range s.notes {
