@@ -259,24 +259,6 @@ func weakSignature(alg string) bool {
 	return strings.Contains(a, "MD5") || strings.Contains(a, "MD2") || strings.Contains(a, "SHA1") || strings.Contains(a, "SHA-1")
 }
 
-// MatchesHost reports whether name is covered by the certificate's DNS SANs,
-// with RFC 6125 wildcards (one whole left-most label).
-func MatchesHost(sans []string, name string) bool {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	for _, san := range sans {
-		san = strings.ToLower(strings.TrimSuffix(san, "."))
-		if san == name {
-			return true
-		}
-		if rest, ok := strings.CutPrefix(san, "*."); ok {
-			if _, after, found := strings.Cut(name, "."); found && after == rest && !strings.Contains(rest, "*") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // CertSource loads a stored certificate, with its DER, by hex fingerprint.
 type CertSource func(ctx context.Context, sha256 string) (store.Certificate, error)
 
@@ -351,7 +333,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, ep store.Endpoint) ([]Finding,
 	if v.public && ep.Leaf.NotAfter.Sub(ep.Leaf.NotBefore) > e.p.MaxPublicValidity {
 		out = append(out, finding(KindLongValidity, "publicly trusted and valid for %d days", wholeDays(ep.Leaf.NotBefore, ep.Leaf.NotAfter)))
 	}
-	if ep.SNI != "" && !MatchesHost(ep.Leaf.SANs, ep.SNI) {
+	if ep.SNI != "" && !scanner.MatchesHost(ep.Leaf.SANs, ep.SNI) {
 		out = append(out, finding(KindHostnameMismatch, "reached as %s; certificate names: %s", ep.SNI, strings.Join(ep.Leaf.SANs, ", ")))
 	}
 	if e.p.Lint {

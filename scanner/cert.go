@@ -23,6 +23,7 @@ type Cert struct {
 	Subject, Issuer    string
 	Serial             string // lowercase hex, as printed by openssl
 	SANs               []string
+	CommonName         string    // the subject's CN, for names to follow when there are no SANs
 	NotBefore          time.Time // UTC, as encoded: year 1 (the zero time) is a date, never "unknown"
 	NotAfter           time.Time // UTC, as encoded
 	KeyType            string    // RSA, ECDSA, Ed25519, DSA, X25519, or the key algorithm's dotted OID
@@ -67,6 +68,7 @@ func certFromParsed(der []byte, x *x509.Certificate) Cert {
 
 func fillCert(c *Cert, x *x509.Certificate) {
 	c.Subject = nameString(x.Subject, x.RawSubject)
+	c.CommonName = x.Subject.CommonName
 	c.Issuer = nameString(x.Issuer, x.RawIssuer)
 	if x.SerialNumber != nil {
 		c.Serial = serialHex(x.SerialNumber.Bytes(), x.SerialNumber.Sign() < 0)

@@ -251,6 +251,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 
 	// Handshakes with the open endpoints; closed ones are recorded as such.
 	gate := newHostGate(ctx, cfg.PerHost)
+	take := takeFrom(lim)
 	for range cfg.Concurrency {
 		g.Go(func() error {
 			for {
@@ -264,6 +265,7 @@ func sweepSYN(ctx context.Context, plan *Plan, cfg Config, sock synSocket, sink 
 						return err
 					}
 					r = cfg.Prober.Probe(ctx, a.t)
+					r = cfg.Prober.Expand(ctx, r, take)
 					gate.release(a.t.Addr.Addr())
 				} else {
 					r = cfg.Prober.unconnected(a.t, StatusRefused, "RST in answer to a SYN")

@@ -32,6 +32,9 @@ type Prober struct {
 	// endpoint's TLS posture (Result.Posture): at most MaxPostureHandshakes
 	// more handshakes, over the same upgrade and SNI (see posture.go).
 	Posture bool
+	// Vhosts, if set, makes Expand look for the other certificates behind
+	// every endpoint that presented one (vhost.go).
+	Vhosts *Vhosts
 
 	// roots is deliberately empty: zcrypto validates the chain on every
 	// handshake whatever InsecureSkipVerify says, and searching the system

@@ -52,6 +52,14 @@ type Result struct {
 	// weak suites alone; nil when not measured (Prober.Posture unset, or
 	// the handshake did not complete).
 	Posture *Posture
+	// Source is where Target.SNI came from, Offer what key family the
+	// ClientHello was limited to (both zero for a probe of the sweep's own
+	// targets; see Vhosts).
+	Source NameSource
+	Offer  KeyFamily
+	// Expansion is what the Vhosts probes found at this address and port;
+	// nil when they did not run.
+	Expansion *Expansion
 }
 
 // errTooLarge is returned by the byte-capped connection when the peer sends

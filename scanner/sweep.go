@@ -129,6 +129,7 @@ func sweepConnect(ctx context.Context, plan *Plan, cfg Config, sink Sink) error 
 	lim := newLimiter(ctx, cfg.Rate)
 	defer lim.Stop()
 	gate := newHostGate(ctx, cfg.PerHost)
+	take := takeFrom(lim)
 	connect := func(j job) error {
 		if err := gate.acquire(ctx, j.t.Addr.Addr()); err != nil {
 			return err
@@ -221,6 +222,7 @@ func sweepConnect(ctx context.Context, plan *Plan, cfg Config, sink Sink) error 
 		g.Go(func() error {
 			for o := range opened {
 				r := cfg.Prober.Finish(ctx, o.conn, o.r)
+				r = cfg.Prober.Expand(ctx, r, take)
 				gate.release(r.Target.Addr.Addr())
 				if err := ctx.Err(); err != nil {
 					return err
@@ -233,6 +235,15 @@ func sweepConnect(ctx context.Context, plan *Plan, cfg Config, sink Sink) error 
 		})
 	}
 	return g.Wait()
+}
+
+// takeFrom returns a function that waits for one of lim's tokens, for the
+// extra probes of Prober.Expand; it fails once ctx has ended.
+func takeFrom(lim *ratelimit.Limiter) func(context.Context) error {
+	return func(ctx context.Context) error {
+		lim.Take()
+		return ctx.Err()
+	}
 }
 
 // newLimiter spreads rate tokens evenly: instead of releasing a whole second's

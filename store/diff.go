@@ -54,6 +54,7 @@ type EndpointState struct {
 	Port       int
 	SNI        string
 	Protocol   string
+	Offer      string // "" every key family offered, "rsa" or "ecdsa" (--all-keys)
 	Status     string
 	LeafSHA256 string // "" if the endpoint presented no certificate
 	Subject    string
@@ -61,13 +62,14 @@ type EndpointState struct {
 }
 
 // CompareEndpoints orders endpoint states as EndpointStates yields them:
-// by address numerically (as netip.Addr.Compare), port, SNI, then protocol.
+// by address numerically (as netip.Addr.Compare), port, SNI, protocol, then offer.
 func CompareEndpoints(a, b EndpointState) int {
 	c := a.Addr.Compare(b.Addr)
 	if c == 0 && !a.Addr.IsValid() {
 		c = strings.Compare(a.IP, b.IP) // neither is an address: text order, as ip_key
 	}
-	return cmp.Or(c, cmp.Compare(a.Port, b.Port), strings.Compare(a.SNI, b.SNI), strings.Compare(a.Protocol, b.Protocol))
+	return cmp.Or(c, cmp.Compare(a.Port, b.Port), strings.Compare(a.SNI, b.SNI),
+		strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.Offer, b.Offer))
 }
 
 // EndpointStates yields every endpoint that answered in the sweep, ordered
@@ -78,16 +80,16 @@ func (db *DB) EndpointStates(ctx context.Context, sweepID int64) iter.Seq2[Endpo
 	return query(ctx, db, func(r rowScanner) (EndpointState, error) {
 		var e EndpointState
 		var leaf, subject, notAfter sql.NullString
-		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Protocol, &e.Status, &leaf, &subject, &notAfter)
+		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Protocol, &e.Offer, &e.Status, &leaf, &subject, &notAfter)
 		e.LeafSHA256, e.Subject, e.NotAfter = leaf.String, subject.String, parseTime(notAfter)
 		e.Addr, _ = netip.ParseAddr(e.IP)
 		return e, err
-	}, `SELECT o.ip, o.port, o.sni, o.protocol, o.status, c.sha256, c.subject, c.not_after
+	}, `SELECT o.ip, o.port, o.sni, o.protocol, o.offer, o.status, c.sha256, c.subject, c.not_after
 		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
 			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni
-				AND o2.protocol = o.protocol)
-		ORDER BY ip_key(o.ip), o.port, o.sni, o.protocol`, sweepID)
+				AND o2.protocol = o.protocol AND o2.offer = o.offer)
+		ORDER BY ip_key(o.ip), o.port, o.sni, o.protocol, o.offer`, sweepID)
 }
 
 // ChainCert is one certificate of a chain an endpoint presented in a sweep.
@@ -102,6 +104,7 @@ type ChainCert struct {
 	Port     int
 	SNI      string
 	Protocol string
+	Offer    string
 }
 
 // ChainCerts yields every certificate every endpoint presented in the sweep
@@ -112,16 +115,16 @@ func (db *DB) ChainCerts(ctx context.Context, sweepID int64) iter.Seq2[ChainCert
 	return query(ctx, db, func(r rowScanner) (ChainCert, error) {
 		var c ChainCert
 		var notAfter sql.NullString
-		err := r.Scan(&c.CertID, &c.SHA256, &c.Subject, &notAfter, &c.Position, &c.IP, &c.Port, &c.SNI, &c.Protocol)
+		err := r.Scan(&c.CertID, &c.SHA256, &c.Subject, &notAfter, &c.Position, &c.IP, &c.Port, &c.SNI, &c.Protocol, &c.Offer)
 		c.NotAfter = parseTime(notAfter)
 		c.Addr, _ = netip.ParseAddr(c.IP)
 		return c, err
-	}, `SELECT oc.cert_id, c.sha256, c.subject, c.not_after, oc.position, o.ip, o.port, o.sni, o.protocol
+	}, `SELECT oc.cert_id, c.sha256, c.subject, c.not_after, oc.position, o.ip, o.port, o.sni, o.protocol, o.offer
 		FROM observations o
 		JOIN observation_chain oc ON oc.observation_id = o.id
 		JOIN certificates c ON c.id = oc.cert_id
 		WHERE o.sweep_id = ?
-		ORDER BY oc.cert_id, ip_key(o.ip), o.port, o.sni, o.protocol, oc.position`, sweepID)
+		ORDER BY oc.cert_id, ip_key(o.ip), o.port, o.sni, o.protocol, o.offer, oc.position`, sweepID)
 }
 
 // LatestComplete returns the latest complete sweep named name whose ID is

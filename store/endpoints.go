@@ -13,11 +13,17 @@ import (
 // chain it presented and the leaf's stored summary (without DER; ask
 // FindCertificate for that).
 type Endpoint struct {
-	SweepID     int64
-	IP          string
-	Port        int
-	SNI         string
-	Protocol    string // how TLS was reached: "tls" or a protocol such as "smtp"
+	SweepID  int64
+	IP       string
+	Port     int
+	SNI      string
+	Protocol string // how TLS was reached: "tls" or a protocol such as "smtp"
+	// Offer is "" for a probe that offered every key family, "rsa" or
+	// "ecdsa" for one limited to it (--all-keys); part of the endpoint.
+	Offer string
+	// Source is where the SNI came from ("" the sweep's targets, else
+	// "names-file", "followed", "ptr", "inventory" or "default").
+	Source      string
 	ObservedAt  time.Time
 	Status      string
 	Error       string // why the probe failed; "" when Status is ok
@@ -46,20 +52,20 @@ func (e Endpoint) HasLeaf() bool { return e.Leaf.SHA256 != [32]byte{} }
 func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, error] {
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
 	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version, o.cipher_suite,
-		o.posture, o.versions, o.weak_ciphers,
+		o.posture, o.versions, o.weak_ciphers, o.offer, o.source,
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
 		` + cols + `
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
-		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.protocol, o.id`
+		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.protocol, o.offer, o.id`
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
 		var at, chain sql.NullString
 		var versions, weak string
 		leafDest, finish := certDest(&e.Leaf)
 		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.Error, &e.TLSVersion,
-			&e.CipherSuite, &e.Posture, &versions, &weak, &chain}, leafDest...)
+			&e.CipherSuite, &e.Posture, &versions, &weak, &e.Offer, &e.Source, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err
 		}
@@ -95,4 +101,30 @@ func (db *DB) LatestSweeps(ctx context.Context, n int) ([]int64, error) {
 		return nil, fmt.Errorf("no complete sweep: %w", ErrNotFound)
 	}
 	return ids, nil
+}
+
+// maxInventoryNames bounds the names NamesAt returns: more than any
+// --max-names-per-address, and a bound on what one address can cost.
+const maxInventoryNames = 256
+
+// NamesAt returns the server names that earlier sweeps (other than
+// sweepID) sent to ip and port and got a certificate for: the virtual
+// hosts found there once, to be checked again. Most recently seen first.
+func (db *DB) NamesAt(ctx context.Context, ip string, port int, sweepID int64) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT sni FROM observations
+		WHERE ip = ? AND port = ? AND sni != '' AND sweep_id != ? AND leaf_id IS NOT NULL
+		GROUP BY sni ORDER BY max(id) DESC LIMIT ?`, ip, port, sweepID, maxInventoryNames)
+	if err != nil {
+		return nil, fmt.Errorf("names seen at %s port %d: %w", ip, port, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("names seen at %s port %d: %w", ip, port, err)
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
 }

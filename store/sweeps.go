@@ -257,11 +257,11 @@ func queryOn[T any](ctx context.Context, on queryer, scan func(rowScanner) (T, e
 	}
 }
 
-// EndpointsReached counts the endpoints (ip, port, sni, protocol) of a sweep that
+// EndpointsReached counts the endpoints (ip, port, sni, protocol, offer) of a sweep that
 // presented a certificate.
 func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error) {
 	var n int64
-	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni, protocol
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni, protocol, offer
 		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL)`, sweepID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
@@ -272,7 +272,7 @@ func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error
 // ReachedByProtocol counts, by protocol ("tls", "smtp", ...), the
 // endpoints of a sweep that presented a certificate.
 func (db *DB) ReachedByProtocol(ctx context.Context, sweepID int64) (map[string]int64, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT protocol, count(*) FROM (SELECT DISTINCT ip, port, sni, protocol
+	rows, err := db.sql.QueryContext(ctx, `SELECT protocol, count(*) FROM (SELECT DISTINCT ip, port, sni, protocol, offer
 		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL) GROUP BY protocol`, sweepID)
 	if err != nil {
 		return nil, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)

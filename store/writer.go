@@ -179,7 +179,7 @@ func (w *Writer) commit(batch []item) error {
 	}
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
 		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol,
-		versions, weak_ciphers, posture) VALUES `, 17, 64)
+		versions, weak_ciphers, posture, source, offer) VALUES `, 19, 64)
 	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
 	chain.after = obs // a chain row references its observation
 	defer obs.close()
@@ -196,16 +196,8 @@ func (w *Writer) commit(batch []item) error {
 			}
 		}
 	}()
-	var newlyDone []uint64
-	for _, it := range batch {
-		r := it.r
-		stats[r.Status]++
-		if w.markDone(it.pos) {
-			newlyDone = append(newlyDone, it.pos)
-		}
-		if !r.Connected {
-			continue // closed or silent: counted, nothing to observe
-		}
+	// observe stores one observation and its chain.
+	observe := func(pos uint64, r scanner.Result) error {
 		at := formatSeen(r.End)
 		ids = ids[:0]
 		for _, c := range r.Chain {
@@ -230,17 +222,39 @@ func (w *Writer) commit(batch []item) error {
 		}
 		versions, weak := postureText(r.Posture)
 		nextID++
-		err := obs.add(ctx, nextID, w.sweepID, int64(it.pos),
+		err := obs.add(ctx, nextID, w.sweepID, int64(pos),
 			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
 			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
 			r.End.Sub(r.Start).Milliseconds(), leaf, string(cmp.Or(r.Protocol, scanner.ProtoTLS)),
-			versions, weak, r.Posture != nil)
+			versions, weak, r.Posture != nil, string(r.Source), string(r.Offer))
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}
 		for i, id := range ids {
 			if err := chain.add(ctx, nextID, i, id); err != nil {
 				return fmt.Errorf("store chain of %s: %w", r.Target.Addr, err)
+			}
+		}
+		return nil
+	}
+	var newlyDone []uint64
+	for _, it := range batch {
+		r := it.r
+		stats[r.Status]++
+		if w.markDone(it.pos) {
+			newlyDone = append(newlyDone, it.pos)
+		}
+		if !r.Connected {
+			continue // closed or silent: counted, nothing to observe
+		}
+		if err := observe(it.pos, r); err != nil {
+			return err
+		}
+		if x := r.Expansion; x != nil {
+			for _, f := range x.Found { // other names and key families at the same address and port
+				if err := observe(it.pos, f); err != nil {
+					return err
+				}
 			}
 		}
 	}

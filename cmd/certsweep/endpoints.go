@@ -15,7 +15,7 @@ import (
 
 // endpointColumns is the column order of `endpoints` in csv and json.
 var endpointColumns = []string{"ip", "port", "sni", "outcome", "error", "tls_version", "cipher",
-	"protocol", "handshake_ms", "sha256", "subject", "observed_at"}
+	"protocol", "handshake_ms", "sha256", "subject", "observed_at", "offer", "sni_source"}
 
 // endpointTableColumns is the narrower view `endpoints` prints on a terminal.
 var endpointTableColumns = []string{"endpoint", "sni", "outcome", "tls_version", "sha256", "error"}
@@ -45,7 +45,7 @@ func endpointsCommand() *cli.Command {
 one): the TCP connection was established, whatever the TLS handshake then did.
 They are ordered by address (numerically), port and sni. Columns (csv and
 json): ip, port, sni, outcome, error, tls_version, cipher, protocol,
-handshake_ms, sha256, subject, observed_at.
+handshake_ms, sha256, subject, observed_at, offer, sni_source.
 
 outcome is one of ` + outcomes + `;
 error says why a probe failed. protocol is how TLS was reached: "tls" (from the
@@ -53,6 +53,10 @@ first byte) or the protocol whose upgrade was spoken (smtp, ldap, ...). sha256 a
 subject are the leaf's when the endpoint presented a certificate (a failed
 handshake may still have presented one), else empty. An endpoint probed twice
 in one sweep (a resumed sweep) is listed once, with its latest observation.
+offer is "" for a probe offering every key family, "rsa" or "ecdsa" for the
+extra probe of --all-keys; sni_source is where the sni came from: "" the
+sweep's targets, names-file, followed, ptr, inventory or default (see
+certsweep sweep --help, virtual hosts).
 The table shows the endpoint as ip:port, the first 12 hex digits of sha256 and
 the start of the error; csv and json carry every column in full.
 
@@ -127,7 +131,7 @@ func listEndpoints(c *cli.Context, f string, db *store.DB, sweepID int64, filter
 				o.LeafSHA256[:min(12, len(o.LeafSHA256))], truncate(o.Error, endpointErrorWidth))
 		} else {
 			err = enc.Encode(o.IP, o.Port, o.SNI, o.Status, o.Error, o.TLSVersion, o.CipherSuite,
-				o.Protocol, o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt)
+				o.Protocol, o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt, o.Offer, o.Source)
 		}
 		if err != nil {
 			return failure(err, "")

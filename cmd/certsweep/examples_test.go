@@ -30,7 +30,7 @@ package main
 //     disappears and one appears between them, so diff has something to
 //     say), an interrupted one, a tracked certificate and an issuer rule.
 //     Next to it are the files the examples name (owners.csv, hosts.txt,
-//     inventory.txt, do-not-scan.txt, corp-roots.pem, lab-ca.pem).
+//     inventory.txt, do-not-scan.txt, names.txt, corp-roots.pem, lab-ca.pem).
 //
 //   - Each example runs in its own copy of that directory (so examples that
 //     write, such as `track rm` or `> owners.csv`, cannot affect each other,
@@ -863,6 +863,7 @@ func newExWorld(t *testing.T) *exWorld {
 		"hosts.txt":       fmt.Sprintf("# hosts to sweep\n%s\n%s  # the lab's first /28\nlocalhost:%d\n%s:%d\n", h(1), exSub(lab.Prefix, 28, 0), w.localPort, h(2), lab.Port),
 		"inventory.txt":   fmt.Sprintf("# asset inventory export\n%s:%d\n%s:%d\n# retired\nlocalhost:%d\n", h(1), lab.Port, h(3), lab.Port, w.localPort),
 		"do-not-scan.txt": fmt.Sprintf("# change freeze\n%s-%s\n", h(8), h(11)),
+		"names.txt":       fmt.Sprintf("# DNS zone export\nwww.example.com\n%s portal.example.com\n%s intranet.example.com\n", h(1), exSub(lab.Prefix, 28, 0)),
 		"corp-roots.pem":  string(rootPEM),
 		"lab-ca.pem":      string(rootPEM),
 		"inventory.csv":   inventory.String(),

@@ -197,7 +197,7 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 		if err != nil {
 			return failure(fmt.Errorf("read sweep %d: %w", s.sweepID, err), "")
 		}
-		err := one(store.Endpoint{SweepID: o.SweepID, IP: o.IP, Port: o.Port, SNI: o.SNI, Protocol: o.Protocol,
+		err := one(store.Endpoint{SweepID: o.SweepID, IP: o.IP, Port: o.Port, SNI: o.SNI, Protocol: o.Protocol, Offer: o.Offer, Source: o.Source,
 			ObservedAt: o.ObservedAt, Status: o.Status, Error: o.Error})
 		if err != nil {
 			return err

@@ -105,6 +105,9 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 		if s.SNI != "" {
 			where += " sni=" + s.SNI
 		}
+		if s.Offer != "" {
+			where += " offer=" + s.Offer + "-only" // the --all-keys probe
+		}
 		fmt.Fprintf(w, "  sweep %d  %s  %s  chain position %d  %s\n", s.SweepID,
 			report.Text(s.ObservedAt), report.Terminal(where), s.Position, s.TLSVersion)
 		if s.Posture { // measured by sweep --posture

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -68,6 +67,8 @@ it chooses when offered only those: at most 6 more handshakes per TLS
 endpoint, over the same upgrade and SNI. report shows them (versions,
 weak_ciphers), findings judges them (legacy-protocol, weak-cipher).
 
+` + vhostHelp + `
+
 Examples:
    certsweep sweep 10.20.0.0/16
    certsweep sweep --ports 443,8443,636 --rate 200 --db certs.db 10.20.0.0/16 10.30.0.0/20
@@ -79,9 +80,10 @@ Examples:
    certsweep sweep --ports 25,587,2525/smtp,389,10389/ldap,5432 10.20.0.0/16
    certsweep sweep --discovery connect --connect-concurrency 2048 --connect-timeout 2s 10.20.0.0/16
    certsweep sweep --posture 10.20.0.0/16   # versions and weak suites each endpoint accepts
+   certsweep sweep --names-file names.txt --follow-names --all-keys 10.20.0.0/16
    certsweep sweep --shard 1/4 --seed 7 --ports 443,8443 10.20.0.0/16   # a quarter of the sweep: run 0/4 to 3/4, anywhere
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "`PORTS` to probe: list and ranges, each optionally /PROTOCOL, e.g. 443,8443,9000-9010,2525/smtp (default: common TLS ports, see above)"},
 			&cli.StringFlag{Name: "starttls", Value: "auto", Usage: "`MODE` auto: speak each port's protocol (see above) and retry plaintext greetings; off: implicit TLS only, except protocols named in --ports"},
@@ -106,7 +108,7 @@ Examples:
 			&cli.BoolFlag{Name: "allow-large-ipv6", Usage: "allow IPv6 prefixes and ranges larger than a /112"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success (warnings and errors still go to stderr)"},
 			&cli.Int64Flag{Name: "resume", Usage: "continue interrupted sweep `ID` with its own targets, ports, seed and options, probing nothing twice"},
-		},
+		}, vhostFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("resume") {
 				s, err := resumeSettingsFrom(c)
@@ -143,6 +145,7 @@ type sweepSettings struct {
 	allowLargeIPv6 bool
 	allowEmpty     bool     // a sweep that reached no TLS endpoint is not an error
 	notes          []string // lines for stderr when the sweep starts (unless --quiet)
+	vhosts         vhostSettings
 }
 
 // resumeSettingsFrom rebuilds an interrupted sweep's settings from what the
@@ -150,7 +153,8 @@ type sweepSettings struct {
 // and options. --rate, --concurrency, --per-host, the timeouts and --quiet
 // may be changed; targets and ports may not.
 func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
-	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6", "shard"} {
+	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6", "shard",
+		"names-file", "follow-names", "ptr", "inventory-names", "max-names-per-address", "all-keys"} {
 		if c.IsSet(f) {
 			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
 		}
@@ -235,6 +239,9 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 		cfg.Prober.SNI = v
 	}
 	cfg.Prober.Posture, _ = sw.Options["posture"].(bool) // absent before --posture: off
+	if s.vhosts, err = vhostResume(c, sw.Options); err != nil {
+		return s, err
+	}
 	if cfg.Rate < 0 || cfg.Concurrency < 1 || cfg.PerHost < 1 || cfg.ConnectConcurrency < 0 || cfg.SYNRetries < 0 {
 		return s, usagef("--rate, --concurrency, --connect-concurrency, --syn-retries and --per-host must be positive")
 	}
@@ -399,6 +406,9 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	cfg.Prober.ConnectTimeout, cfg.Prober.HandshakeTimeout = c.Duration("connect-timeout"), c.Duration("timeout")
 	cfg.Prober.SNI = c.String("sni")
 	cfg.Prober.Posture = c.Bool("posture")
+	if s.vhosts, err = vhostSettingsFrom(c); err != nil {
+		return s, err
+	}
 	switch {
 	case cfg.Rate < 0:
 		return s, usagef("--rate %d: must be 0 (unlimited) or more", cfg.Rate)
@@ -602,7 +612,7 @@ func portList(ports []uint16) string {
 // until ctx is cancelled. Input errors surface before the database is
 // touched; after that, results already observed are always committed.
 func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (int64, error) {
-	plan, warnings, err := scanner.NewPlan(ctx, s.inputs, s.excludes, s.ports, net.DefaultResolver)
+	plan, warnings, err := scanner.NewPlan(ctx, s.inputs, s.excludes, s.ports, s.vhosts.resolver())
 	if err != nil {
 		return 0, usageError(err, "")
 	}
@@ -649,19 +659,20 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		id, err = db.CreateSweep(ctx, store.Sweep{
 			Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
 			Ports: s.portsText, ProbesTotal: probes, Seed: s.cfg.Seed,
-			Options: map[string]any{
+			Options: mergeOptions(map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
 				"connect_concurrency": s.cfg.ConnectConcurrency, "discovery": string(s.cfg.Discovery),
 				"syn_retries": s.cfg.SYNRetries, "cooldown": s.cfg.Cooldown.String(),
 				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
 				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p), "posture": p.Posture,
 				"shard": s.cfg.Shard.String(),
-			},
+			}, s.vhosts.options()),
 		})
 		if err != nil {
 			return 0, failure(err, "")
 		}
 	}
+	p.Vhosts = s.vhosts.build(db, id)
 	release, err := db.HoldSweep(id)
 	if err != nil {
 		return 0, failure(err, "check that the directory of --db is writable")
@@ -689,6 +700,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 		}
 	}
 
+	var tally vhostTally
 	w := db.NewWriter(id, wopts)
 	prog := newProgress(stderr, remaining, s.quiet, s.progressPeriod)
 	prog.start()
@@ -696,6 +708,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	s.cfg.SYNDone = func(st scanner.SYNStats) { syn = &st }
 	sweepErr := scanner.Sweep(ctx, plan, s.cfg, func(ctx context.Context, pos uint64, r scanner.Result) error {
 		prog.record(r.Status)
+		tally.record(r)
 		// Not ctx: a result produced just before Ctrl-C is still kept.
 		return w.Write(context.WithoutCancel(ctx), pos, r)
 	})
@@ -747,6 +760,7 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	}
 	if findErr == nil && (!s.quiet || result != nil) {
 		printSummary(stdout, sw, time.Since(start), prog.done.Load(), byProto, len(inherited))
+		tally.print(stdout, int64(prog.done.Load()), s.vhosts.maxNames)
 	}
 	return id, result
 }
