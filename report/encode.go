@@ -20,8 +20,9 @@ import (
 	"unicode/utf8"
 )
 
-// Formats a list command can produce.
-var Formats = []string{"table", "csv", "json"}
+// Formats a list command can produce. "html" is one self-contained page
+// (NewHTML).
+var Formats = []string{"table", "csv", "json", "html"}
 
 // Encoder writes records with a fixed set of columns. Values may be string,
 // int, int64, uint64, bool, []string or time.Time (rendered ISO-8601 UTC,
@@ -32,8 +33,9 @@ type Encoder interface {
 	Close() error
 }
 
-// NewEncoder returns an encoder for format ("table", "csv" or "json") with
-// the given column names (CSV header, JSON keys, table heading).
+// NewEncoder returns an encoder for format ("table", "csv", "json" or
+// "html") with the given column names (CSV header, JSON keys, table
+// heading).
 func NewEncoder(w io.Writer, format string, columns []string) (Encoder, error) {
 	switch format {
 	case "table":
@@ -42,8 +44,10 @@ func NewEncoder(w io.Writer, format string, columns []string) (Encoder, error) {
 		return newCSV(w, columns)
 	case "json":
 		return &jsonlEncoder{w: w, columns: columns}, nil
+	case "html":
+		return NewHTML(w, columns, HTMLOptions{})
 	}
-	return nil, fmt.Errorf("unknown format %q: use table, csv or json", format)
+	return nil, fmt.Errorf("unknown format %q: use table, csv, json or html", format)
 }
 
 // TimeLayout is how times are written: RFC 3339 / ISO-8601 in UTC.

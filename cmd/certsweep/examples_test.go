@@ -154,6 +154,10 @@ var docSubstitutions = []docSubst{
 	{"/etc/pki/corp-roots.pem", func(e *exEnv) string { return filepath.Join(e.dir, "corp-roots.pem") },
 		"<example dir>/corp-roots.pem: the lab root"},
 	{"/tmp/lab.db", func(e *exEnv) string { return filepath.Join(e.dir, "lab.db") }, "<example dir>/lab.db"},
+	{"/var/lib/node_exporter/textfile_collector", func(e *exEnv) string { return e.dir },
+		"<example dir>, standing for node_exporter's textfile directory"},
+	{"--listen :9793", func(*exEnv) string { return "--listen 127.0.0.1:0" },
+		"a free loopback port: the documented address listens on every interface, and tests stay on loopback"},
 }
 
 // docSkips lists documented examples that the harness does not run, by
@@ -867,6 +871,7 @@ func newExWorld(t *testing.T) *exWorld {
 		"corp-roots.pem":  string(rootPEM),
 		"lab-ca.pem":      string(rootPEM),
 		"inventory.csv":   inventory.String(),
+		"web-users.yml":   exWebUsers(),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(w.tmpl, name), []byte(content), 0o644); err != nil {
@@ -1015,6 +1020,10 @@ func (w *exWorld) runLine(t *testing.T, e *exEnv, ex docExample, step string, ch
 		defer w.demoMu.Unlock()
 	}
 	dbs := []string{filepath.Join(e.dir, "certsweep.db"), filepath.Join(e.dir, "certs.db"), filepath.Join(e.varLib, "certs.db")}
+	if exRunsSubcommand(cmdline, "serve") { // serves until stopped: runServe stops it
+		took := w.runServe(t, e, cmdline, e.environ(dbs[0]), report)
+		return took, ok
+	}
 	stdout, stderr, code, took, err := exShell(e.dir, e.environ(dbs[0]), "bash", "-o", "pipefail", "-O", "failglob", "-c", cmdline)
 	// The demo's default lab address is one per machine: another test run
 	// (or a make demo --serve) may hold it for a while. Wait, then retry.
