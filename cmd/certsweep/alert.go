@@ -25,8 +25,6 @@ func alertCommand() *cli.Command {
 		}
 	}
 	flags = append(flags,
-		// judgeSettingsFrom reads --format; alert has no output format.
-		&cli.StringFlag{Name: "format", Value: "table", Hidden: true},
 		&cli.StringFlag{Name: "min-severity", Value: "high", Usage: "send findings at or above `SEVERITY` (info, low, medium, high, critical)"},
 		&cli.StringSliceFlag{Name: "kind", Usage: "send only findings of this `KIND` (repeatable, or comma-separated)"},
 		&cli.StringSliceFlag{Name: "webhook", Usage: "post the findings as JSON to this incoming-webhook `URL` (Slack, Mattermost, Teams; repeatable)"},

@@ -116,7 +116,7 @@ func dbFlag() cli.Flag {
 func formatFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:  "format",
-		Usage: "output `FORMAT`: table, csv (RFC 4180) or json (JSON Lines)",
+		Usage: "output `FORMAT`: table, csv (RFC 4180), json (JSON Lines) or html (one self-contained page)",
 		Value: "table",
 	}
 }

@@ -55,8 +55,11 @@ type judgeSettings struct {
 func judgeSettingsFrom(c *cli.Context) (judgeSettings, error) {
 	s := judgeSettings{output: c.String("output"), failOn: -1, sweepID: c.Int64("sweep")}
 	var err error
-	if s.format, err = format(c); err != nil {
-		return s, err
+	// serve, metrics and alert judge without writing a listing: no --format.
+	if slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "format") }) {
+		if s.format, err = format(c); err != nil {
+			return s, err
+		}
 	}
 	p := report.DefaultPolicy(time.Now().UTC())
 	if p.ExpiringWithin, err = parseWindow(c.String("expiring-within")); err != nil {
@@ -360,9 +363,13 @@ func reportCommand() *cli.Command {
 one row per (endpoint, certificate): ` + strings.Join(report.ReportColumns, ", ") + `.
 findings is the ;-separated list of finding kinds, severity the highest of them.
 CSV is RFC 4180 with a header row; text cells cannot start a spreadsheet formula.
+--format html writes one self-contained page (no external fetches): counts by
+severity, an expiry timeline, findings by kind and by subnet, and the endpoint
+table, sortable and filterable; certsweep serve shows the same page live.
 
 Examples:
    certsweep report --format csv -o certs.csv
+   certsweep report --format html -o report.html
    certsweep report --sweep 12 --ca-bundle corp-roots.pem --format json
    certsweep report --format csv --fail-on high -o weekly.csv || mail -s "certificates need work" pki@corp.example < weekly.csv`,
 		Flags: findingFlags(),

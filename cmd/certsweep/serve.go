@@ -27,8 +27,7 @@ const defaultListen = "127.0.0.1:9793"
 
 // judgingFlags are --db and the flags of `report` that decide findings, for the
 // commands that judge the latest sweep without writing a report (serve,
-// metrics). judgeSettingsFrom also reads --format; a hidden one satisfies
-// it, since these commands have formats of their own.
+// metrics).
 func judgingFlags() []cli.Flag {
 	var flags []cli.Flag
 	for _, f := range findingFlags() {
@@ -38,7 +37,7 @@ func judgingFlags() []cli.Flag {
 		}
 		flags = append(flags, f)
 	}
-	return append(flags, &cli.StringFlag{Name: "format", Value: "csv", Hidden: true})
+	return flags
 }
 
 func serveCommand() *cli.Command {
