@@ -215,10 +215,10 @@ type webServer struct {
 
 func (s *webServer) serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /{$}", s.withDB(s.dashboard))
 	mux.HandleFunc("GET /certs/{sha256}", s.certificate)
-	mux.HandleFunc("GET /report.csv", s.reportCSV)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /report.csv", s.withDB(s.reportCSV))
+	mux.HandleFunc("GET /metrics", s.withDB(s.metrics))
 	hs := &http.Server{
 		Handler:           s.headers(s.authenticate(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -315,6 +315,23 @@ func (s *webServer) acquire(r *http.Request) bool {
 
 func (s *webServer) release() { <-s.busy }
 
+// withDB runs h with the database while holding one of the judging slots;
+// a database that cannot be read now is answered 503.
+func (s *webServer) withDB(h func(http.ResponseWriter, *http.Request, *store.DB)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.acquire(r) {
+			return
+		}
+		defer s.release()
+		db, err := s.db.get(r.Context())
+		if err != nil {
+			s.unavailable(w, err)
+			return
+		}
+		h(w, r, db)
+	}
+}
+
 // sweepFor resolves ?sweep=ID, or the latest complete sweep. It writes the
 // answer itself when there is none.
 func (s *webServer) sweepFor(w http.ResponseWriter, r *http.Request, db *store.DB) (store.Sweep, bool) {
@@ -357,17 +374,8 @@ func (s *webServer) judged(id int64) judgeSettings {
 	return j
 }
 
-func (s *webServer) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !s.acquire(r) {
-		return
-	}
-	defer s.release()
+func (s *webServer) dashboard(w http.ResponseWriter, r *http.Request, db *store.DB) {
 	ctx := r.Context()
-	db, err := s.db.get(ctx)
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
 	sw, ok := s.sweepFor(w, r, db)
 	if !ok {
 		return
@@ -473,17 +481,8 @@ func (s *webServer) certificate(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
-func (s *webServer) reportCSV(w http.ResponseWriter, r *http.Request) {
-	if !s.acquire(r) {
-		return
-	}
-	defer s.release()
+func (s *webServer) reportCSV(w http.ResponseWriter, r *http.Request, db *store.DB) {
 	ctx := r.Context()
-	db, err := s.db.get(ctx)
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
 	sw, ok := s.sweepFor(w, r, db)
 	if !ok {
 		return
@@ -513,17 +512,8 @@ func (s *webServer) reportCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *webServer) metrics(w http.ResponseWriter, r *http.Request) {
-	if !s.acquire(r) {
-		return
-	}
-	defer s.release()
+func (s *webServer) metrics(w http.ResponseWriter, r *http.Request, db *store.DB) {
 	ctx := r.Context()
-	db, err := s.db.get(ctx)
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
 	var buf bytes.Buffer
 	if err := writeMetrics(ctx, &buf, db, s.settings); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
