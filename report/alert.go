@@ -44,7 +44,9 @@ type AlertItem struct {
 //
 // A finding about the whole sweep (coverage-drop: the sweep reached too
 // little) is keyed by its sweep, so every such sweep alerts once.
-// The key is a JSON array, readable at the sqlite3 prompt.
+// The key is a JSON array, readable at the sqlite3 prompt. An endpoint's
+// site (sweep --site) is its last element, only when there is one: the
+// keys that destinations accepted before sites existed stay the same.
 func AlertKey(ep store.Endpoint, f Finding, sweepID int64) string {
 	var v []any
 	if ep.IP == "" {
@@ -55,6 +57,9 @@ func AlertKey(ep store.Endpoint, f Finding, sweepID int64) string {
 			leaf = ep.Leaf.Fingerprint()
 		}
 		v = []any{string(f.Kind), leaf, ep.IP, ep.Port, ep.SNI, ep.Protocol, findingAbout(ep, f)}
+		if ep.Site != "" {
+			v = append(v, ep.Site)
+		}
 	}
 	b, _ := json.Marshal(v) // strings and ints only
 	return string(b)

@@ -72,6 +72,7 @@ type DiffCert struct {
 // newer sweep for certificate-new, the older one for certificate-gone).
 type Change struct {
 	Kind     ChangeKind
+	Site     string // the vantage point (sweep --site); "" by default
 	IP       string
 	Addr     netip.Addr // IP parsed; invalid if it is not an address
 	Port     int
@@ -156,7 +157,7 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		return emit(ch)
 	}
 	endpoint := func(k ChangeKind, e store.EndpointState, before, after *store.EndpointState) error {
-		ch := Change{Kind: k, IP: e.IP, Addr: e.Addr, Port: e.Port, SNI: e.SNI, Protocol: e.Protocol, Offer: e.Offer}
+		ch := Change{Kind: k, Site: e.Site, IP: e.IP, Addr: e.Addr, Port: e.Port, SNI: e.SNI, Protocol: e.Protocol, Offer: e.Offer}
 		if before != nil {
 			ch.Old = DiffCert{before.LeafSHA256, before.Subject, before.NotAfter}
 		}
@@ -201,10 +202,10 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		case before != nil && after != nil:
 			return nil
 		case before != nil:
-			ch = Change{Kind: ChangeCertGone, IP: before.IP, Addr: before.Addr, Port: before.Port, SNI: before.SNI, Protocol: before.Protocol, Offer: before.Offer,
+			ch = Change{Kind: ChangeCertGone, Site: before.Site, IP: before.IP, Addr: before.Addr, Port: before.Port, SNI: before.SNI, Protocol: before.Protocol, Offer: before.Offer,
 				Old: DiffCert{before.SHA256, before.Subject, before.NotAfter}}
 		case after != nil:
-			ch = Change{Kind: ChangeCertNew, IP: after.IP, Addr: after.Addr, Port: after.Port, SNI: after.SNI, Protocol: after.Protocol, Offer: after.Offer,
+			ch = Change{Kind: ChangeCertNew, Site: after.Site, IP: after.IP, Addr: after.Addr, Port: after.Port, SNI: after.SNI, Protocol: after.Protocol, Offer: after.Offer,
 				New: DiffCert{after.SHA256, after.Subject, after.NotAfter}}
 		default:
 			return nil
@@ -218,8 +219,8 @@ func Diff(old, cur DiffSource, owner OwnerOf, emit func(Change) error) (DiffSumm
 		return sum, err
 	}
 	slices.SortFunc(certRows, func(a, b Change) int {
-		ea := store.EndpointState{IP: a.IP, Addr: a.Addr, Port: a.Port, SNI: a.SNI, Protocol: a.Protocol, Offer: a.Offer}
-		eb := store.EndpointState{IP: b.IP, Addr: b.Addr, Port: b.Port, SNI: b.SNI, Protocol: b.Protocol, Offer: b.Offer}
+		ea := store.EndpointState{Site: a.Site, IP: a.IP, Addr: a.Addr, Port: a.Port, SNI: a.SNI, Protocol: a.Protocol, Offer: a.Offer}
+		eb := store.EndpointState{Site: b.Site, IP: b.IP, Addr: b.Addr, Port: b.Port, SNI: b.SNI, Protocol: b.Protocol, Offer: b.Offer}
 		return cmp.Or(store.CompareEndpoints(ea, eb), strings.Compare(a.Old.SHA256+a.New.SHA256, b.Old.SHA256+b.New.SHA256))
 	})
 	for _, ch := range certRows {
@@ -341,7 +342,7 @@ func mergeGroups(a, b iter.Seq2[store.ChainCert, error], f func(before, after *s
 
 // DiffColumns is the column order of `certsweep diff` in csv and json.
 var DiffColumns = []string{"change", "ip", "port", "sni", "old_sha256", "old_not_after",
-	"new_sha256", "new_not_after", "subject", "owner", "protocol", "offer"}
+	"new_sha256", "new_not_after", "subject", "owner", "protocol", "offer", "site"}
 
 // DiffTableColumns is the narrower view `certsweep diff` prints as a table:
 // short fingerprints, the endpoint in one column, the expiry of the
@@ -355,7 +356,7 @@ func (c Change) Row() []any {
 		port = c.Port
 	}
 	return []any{string(c.Kind), c.IP, port, c.SNI, c.Old.SHA256, c.Old.NotAfter,
-		c.New.SHA256, c.New.NotAfter, cmp.Or(c.New.Subject, c.Old.Subject), c.Owner, c.Protocol, c.Offer}
+		c.New.SHA256, c.New.NotAfter, cmp.Or(c.New.Subject, c.Old.Subject), c.Owner, c.Protocol, c.Offer, c.Site}
 }
 
 // TableRow renders the change in DiffTableColumns order, escaped for the
@@ -367,6 +368,9 @@ func (c Change) TableRow() []string {
 	}
 	if c.Protocol != "" && c.Protocol != string(scanner.ProtoTLS) {
 		ep += "/" + c.Protocol // as a port spec names it: 587/smtp
+	}
+	if c.Site != "" {
+		ep = c.Site + ":" + ep // dc1:10.0.0.5:443
 	}
 	if c.SNI != "" {
 		ep += " " + c.SNI

@@ -283,13 +283,13 @@ func TestDiffEncoders(t *testing.T) {
 	}
 
 	csv := encode("csv", changes)
-	if !strings.HasPrefix(csv, "change,ip,port,sni,old_sha256,old_not_after,new_sha256,new_not_after,subject,owner,protocol,offer\r\n") ||
+	if !strings.HasPrefix(csv, "change,ip,port,sni,old_sha256,old_not_after,new_sha256,new_not_after,subject,owner,protocol,offer,site\r\n") ||
 		!strings.Contains(csv, "certificate-changed,10.20.130.45,8443,,"+strings.Repeat("ab", 32)+",2026-03-04T05:06:07Z,"+strings.Repeat("cd", 32)+",2027-03-04T05:06:07Z,") {
 		t.Errorf("csv:\n%s", csv)
 	}
 	json := encode("json", changes)
-	if !strings.Contains(json, `{"change":"certificate-new","ip":"10.0.0.1","port":587,"sni":"","old_sha256":"","old_not_after":null,"new_sha256":"`+strings.Repeat("01", 32)+`","new_not_after":"2027-03-04T05:06:07Z","subject":"CN=Corp Issuing CA 3","owner":"","protocol":"smtp","offer":""}`) ||
-		!strings.Contains(json, `"owner":"","protocol":"ldap","offer":""}`) || !strings.Contains(json, `"owner":"web-platform-team","protocol":"","offer":""}`) {
+	if !strings.Contains(json, `{"change":"certificate-new","ip":"10.0.0.1","port":587,"sni":"","old_sha256":"","old_not_after":null,"new_sha256":"`+strings.Repeat("01", 32)+`","new_not_after":"2027-03-04T05:06:07Z","subject":"CN=Corp Issuing CA 3","owner":"","protocol":"smtp","offer":"","site":""}`) ||
+		!strings.Contains(json, `"owner":"","protocol":"ldap","offer":"","site":""}`) || !strings.Contains(json, `"owner":"web-platform-team","protocol":"","offer":"","site":""}`) {
 		t.Errorf("json:\n%s", json)
 	}
 }

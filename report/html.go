@@ -63,7 +63,7 @@ type Link struct{ Text, Href string }
 // would double the page's size at 10,000 rows and that the certificate page
 // (or the CSV) shows.
 var htmlHidden = []string{"serial", "not_before", "signature_algorithm", "first_seen", "last_seen",
-	"tls_version", "cipher", "note", "owner_source", "versions", "weak_ciphers", "spki_sha256", "offer", "sni_source"}
+	"tls_version", "cipher", "note", "owner_source", "versions", "weak_ciphers", "spki_sha256", "offer", "sni_source", "site"}
 
 // timelineWeeks is how far ahead the expiry timeline looks.
 const timelineWeeks = 26
@@ -212,7 +212,7 @@ func (e *htmlEncoder) Encode(values ...any) error {
 	}
 	ip := e.text(values, "ip")
 	if a, err := netip.ParseAddr(ip); err == nil {
-		e.endpoints[ip+" "+e.text(values, "port")+" "+e.text(values, "sni")+" "+e.text(values, "protocol")] = true
+		e.endpoints[e.text(values, "site")+" "+ip+" "+e.text(values, "port")+" "+e.text(values, "sni")+" "+e.text(values, "protocol")] = true
 		bits := 24
 		if a = a.Unmap(); a.Is6() {
 			bits = 64

@@ -307,7 +307,7 @@ func (o *Owners) Inherit(ctx context.Context, src InheritSource, sweepID int64) 
 				continue
 			}
 			byEndpoint[s.SHA256] = candidate{store.Inheritance{SHA256: s.SHA256, From: from, Owner: ow.Name, Note: ow.Note,
-				Via: "endpoint " + endpointText(s.IP, s.Port, s.SNI)}, seen}
+				Via: "endpoint " + endpointText(s.Site, s.IP, s.Port, s.SNI)}, seen}
 		}
 	}
 	var out []store.Inheritance
@@ -362,13 +362,16 @@ func renewalKey(c scanner.Cert) (string, bool) {
 	return DNKey(c.Subject) + "\x00" + strings.Join(names, "\x00"), true
 }
 
-func endpointText(ip string, port int, sni string) string {
+func endpointText(site, ip string, port int, sni string) string {
 	s := fmt.Sprintf("%s:%d", ip, port)
 	if a, err := netip.ParseAddr(ip); err == nil {
 		s = netip.AddrPortFrom(a, uint16(port)).String() // [v6]:port
 	}
 	if sni != "" {
 		s += " " + sni
+	}
+	if site != "" {
+		s += " at site " + site
 	}
 	return s
 }

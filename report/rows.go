@@ -16,7 +16,7 @@ import (
 var ReportColumns = []string{"ip", "port", "sni", "sha256", "subject", "issuer", "serial",
 	"not_before", "not_after", "days_left", "key", "signature_algorithm", "findings", "severity",
 	"owner", "first_seen", "last_seen", "tls_version", "cipher", "sans", "note", "owner_source", "protocol",
-	"versions", "weak_ciphers", "offer", "sni_source"}
+	"versions", "weak_ciphers", "offer", "sni_source", "site"}
 
 // ReportRow renders an endpoint and its findings in ReportColumns order.
 func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
@@ -44,12 +44,12 @@ func ReportRow(ep store.Endpoint, fs []Finding, now time.Time) []any {
 	if !ep.HasLeaf() { // reached no certificate (plaintext-only): endpoint columns only
 		return []any{ep.IP, ep.Port, ep.SNI, "", "", "", "", nil, nil, nil, "", "", strings.Join(kinds, ";"),
 			severity, ep.Owner, nil, nil, ep.TLSVersion, ep.CipherSuite, []string{}, ep.OwnerNote, ep.OwnerVia, ep.Protocol,
-			versions, weak, ep.Offer, ep.Source}
+			versions, weak, ep.Offer, ep.Source, ep.Site}
 	}
 	return []any{ep.IP, ep.Port, ep.SNI, c.Fingerprint(), c.Subject, c.Issuer, c.Serial,
 		notBefore, notAfter, daysLeft, key, c.SignatureAlgorithm, strings.Join(kinds, ";"),
 		severity, ep.Owner, c.FirstSeen, c.LastSeen, ep.TLSVersion, ep.CipherSuite, c.SANs,
-		ep.OwnerNote, ep.OwnerVia, ep.Protocol, versions, weak, ep.Offer, ep.Source}
+		ep.OwnerNote, ep.OwnerVia, ep.Protocol, versions, weak, ep.Offer, ep.Source, ep.Site}
 }
 
 // PostureCells renders a TLS posture as the report's versions and
@@ -70,21 +70,21 @@ func PostureCells(measured bool, versions, weak []string) (string, string) {
 
 // FindingColumns is the column order of `certsweep findings`.
 var FindingColumns = []string{"severity", "kind", "ip", "port", "sni", "sha256", "subject",
-	"not_after", "owner", "detail", "protocol", "offer"}
+	"not_after", "owner", "detail", "protocol", "offer", "site"}
 
 // FindingRow renders one finding of an endpoint in FindingColumns order. A
 // finding about a whole sweep (coverage-drop) has a zero endpoint and
 // leaves the endpoint columns empty.
 func FindingRow(ep store.Endpoint, f Finding) []any {
 	if ep.IP == "" {
-		return []any{f.Severity.String(), string(f.Kind), "", nil, "", "", "", nil, "", f.Detail, "", ""}
+		return []any{f.Severity.String(), string(f.Kind), "", nil, "", "", "", nil, "", f.Detail, "", "", ""}
 	}
 	if !ep.HasLeaf() {
-		return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, "", "", nil, ep.Owner, f.Detail, ep.Protocol, ep.Offer}
+		return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, "", "", nil, ep.Owner, f.Detail, ep.Protocol, ep.Offer, ep.Site}
 	}
 	_, notAfter := Validity(ep.Leaf.Cert)
 	return []any{f.Severity.String(), string(f.Kind), ep.IP, ep.Port, ep.SNI, ep.Leaf.Fingerprint(),
-		ep.Leaf.Subject, notAfter, ep.Owner, f.Detail, ep.Protocol, ep.Offer}
+		ep.Leaf.Subject, notAfter, ep.Owner, f.Detail, ep.Protocol, ep.Offer, ep.Site}
 }
 
 // DaysLeft is whole days from now until t: 30 for 30 days and some hours

@@ -120,6 +120,7 @@ func (db *DB) FindCertificate(ctx context.Context, prefix string) (Certificate, 
 // Sighting is one place a certificate was presented.
 type Sighting struct {
 	SweepID    int64
+	Site       string
 	IP         string
 	Port       int
 	SNI        string
@@ -141,12 +142,12 @@ func (db *DB) Sightings(ctx context.Context, sha256 [32]byte) iter.Seq2[Sighting
 		var s Sighting
 		var at sql.NullString
 		var versions, weak string
-		err := r.Scan(&s.SweepID, &s.IP, &s.Port, &s.SNI, &s.Protocol, &s.Offer, &at, &s.Position, &s.TLSVersion,
+		err := r.Scan(&s.SweepID, &s.Site, &s.IP, &s.Port, &s.SNI, &s.Protocol, &s.Offer, &at, &s.Position, &s.TLSVersion,
 			&s.Posture, &versions, &weak)
 		s.ObservedAt = parseTime(at)
 		s.Versions, s.WeakCiphers = postureList(versions), postureList(weak)
 		return s, err
-	}, `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.offer, o.observed_at, oc.position, o.tls_version,
+	}, `SELECT o.sweep_id, o.site, o.ip, o.port, o.sni, o.protocol, o.offer, o.observed_at, oc.position, o.tls_version,
 		o.posture, o.versions, o.weak_ciphers
 		FROM observation_chain oc JOIN observations o ON o.id = oc.observation_id
 		WHERE oc.cert_id = (SELECT id FROM certificates WHERE sha256 = ?)

@@ -49,6 +49,7 @@ func CompareIP(a, b string) int {
 // EndpointState is an endpoint and its leaf certificate (if any) in one
 // sweep, for comparing sweeps.
 type EndpointState struct {
+	Site       string // the vantage point (sweep --site); "" by default
 	IP         string
 	Addr       netip.Addr // IP parsed; invalid if the stored text is not an address
 	Port       int
@@ -62,13 +63,15 @@ type EndpointState struct {
 }
 
 // CompareEndpoints orders endpoint states as EndpointStates yields them:
-// by address numerically (as netip.Addr.Compare), port, SNI, protocol, then offer.
+// by site, address numerically (as netip.Addr.Compare), port, SNI,
+// protocol, then offer. The site comes first: 10.0.0.5 at two sites is two
+// endpoints, and SQLite's text order is Go's byte order.
 func CompareEndpoints(a, b EndpointState) int {
 	c := a.Addr.Compare(b.Addr)
 	if c == 0 && !a.Addr.IsValid() {
 		c = strings.Compare(a.IP, b.IP) // neither is an address: text order, as ip_key
 	}
-	return cmp.Or(c, cmp.Compare(a.Port, b.Port), strings.Compare(a.SNI, b.SNI),
+	return cmp.Or(strings.Compare(a.Site, b.Site), c, cmp.Compare(a.Port, b.Port), strings.Compare(a.SNI, b.SNI),
 		strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.Offer, b.Offer))
 }
 
@@ -80,16 +83,16 @@ func (db *DB) EndpointStates(ctx context.Context, sweepID int64) iter.Seq2[Endpo
 	return query(ctx, db, func(r rowScanner) (EndpointState, error) {
 		var e EndpointState
 		var leaf, subject, notAfter sql.NullString
-		err := r.Scan(&e.IP, &e.Port, &e.SNI, &e.Protocol, &e.Offer, &e.Status, &leaf, &subject, &notAfter)
+		err := r.Scan(&e.Site, &e.IP, &e.Port, &e.SNI, &e.Protocol, &e.Offer, &e.Status, &leaf, &subject, &notAfter)
 		e.LeafSHA256, e.Subject, e.NotAfter = leaf.String, subject.String, parseTime(notAfter)
 		e.Addr, _ = netip.ParseAddr(e.IP)
 		return e, err
-	}, `SELECT o.ip, o.port, o.sni, o.protocol, o.offer, o.status, c.sha256, c.subject, c.not_after
+	}, `SELECT o.site, o.ip, o.port, o.sni, o.protocol, o.offer, o.status, c.sha256, c.subject, c.not_after
 		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
-			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni
+			WHERE o2.sweep_id = ?1 AND o2.site = o.site AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni
 				AND o2.protocol = o.protocol AND o2.offer = o.offer)
-		ORDER BY ip_key(o.ip), o.port, o.sni, o.protocol, o.offer`, sweepID)
+		ORDER BY o.site, ip_key(o.ip), o.port, o.sni, o.protocol, o.offer`, sweepID)
 }
 
 // ChainCert is one certificate of a chain an endpoint presented in a sweep.
@@ -99,6 +102,7 @@ type ChainCert struct {
 	Subject  string
 	NotAfter time.Time
 	Position int // place in the chain; 0 = leaf
+	Site     string
 	IP       string
 	Addr     netip.Addr // IP parsed; invalid if the stored text is not an address
 	Port     int
@@ -115,16 +119,16 @@ func (db *DB) ChainCerts(ctx context.Context, sweepID int64) iter.Seq2[ChainCert
 	return query(ctx, db, func(r rowScanner) (ChainCert, error) {
 		var c ChainCert
 		var notAfter sql.NullString
-		err := r.Scan(&c.CertID, &c.SHA256, &c.Subject, &notAfter, &c.Position, &c.IP, &c.Port, &c.SNI, &c.Protocol, &c.Offer)
+		err := r.Scan(&c.CertID, &c.SHA256, &c.Subject, &notAfter, &c.Position, &c.Site, &c.IP, &c.Port, &c.SNI, &c.Protocol, &c.Offer)
 		c.NotAfter = parseTime(notAfter)
 		c.Addr, _ = netip.ParseAddr(c.IP)
 		return c, err
-	}, `SELECT oc.cert_id, c.sha256, c.subject, c.not_after, oc.position, o.ip, o.port, o.sni, o.protocol, o.offer
+	}, `SELECT oc.cert_id, c.sha256, c.subject, c.not_after, oc.position, o.site, o.ip, o.port, o.sni, o.protocol, o.offer
 		FROM observations o
 		JOIN observation_chain oc ON oc.observation_id = o.id
 		JOIN certificates c ON c.id = oc.cert_id
 		WHERE o.sweep_id = ?
-		ORDER BY oc.cert_id, ip_key(o.ip), o.port, o.sni, o.protocol, o.offer, oc.position`, sweepID)
+		ORDER BY oc.cert_id, o.site, ip_key(o.ip), o.port, o.sni, o.protocol, o.offer, oc.position`, sweepID)
 }
 
 // LatestComplete returns the latest complete sweep named name whose ID is
@@ -145,18 +149,19 @@ func (db *DB) LatestComplete(ctx context.Context, name string, after int64) (Swe
 
 // ReusedKeys maps each public key (SPKI SHA-256, hex) that the sweep's
 // endpoints presented in more than one certificate, on more than one
-// address, to those addresses (numerically ordered). Memory grows with the
-// reuse found, not with the sweep.
+// address, to those addresses (by site, then numerically; an address at a
+// site reads site:ip, since the same private address at two sites is two
+// hosts). Memory grows with the reuse found, not with the sweep.
 func (db *DB) ReusedKeys(ctx context.Context, sweepID int64) (map[string][]string, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT c.spki_sha256, o.ip
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.spki_sha256, `+siteAddr("o")+`
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND c.spki_sha256 IN (
 			SELECT c2.spki_sha256 FROM observations o2 JOIN certificates c2 ON c2.id = o2.leaf_id
 			WHERE o2.sweep_id = ?1 AND c2.spki_sha256 != ''
 			GROUP BY c2.spki_sha256
-			HAVING count(DISTINCT c2.id) > 1 AND count(DISTINCT o2.ip) > 1)
-		GROUP BY c.spki_sha256, o.ip
-		ORDER BY c.spki_sha256, ip_key(o.ip)`, sweepID)
+			HAVING count(DISTINCT c2.id) > 1 AND count(DISTINCT `+siteAddr("o2")+`) > 1)
+		GROUP BY c.spki_sha256, o.site, o.ip
+		ORDER BY c.spki_sha256, o.site, ip_key(o.ip)`, sweepID)
 	if err != nil {
 		return nil, fmt.Errorf("find reused keys in sweep %d: %w", sweepID, err)
 	}
@@ -173,11 +178,12 @@ func (db *DB) ReusedKeys(ctx context.Context, sweepID int64) (map[string][]strin
 }
 
 // SharedCertificates maps each leaf (SHA-256, hex) that the sweep's
-// endpoints presented on more than maxAddrs addresses to that number.
+// endpoints presented on more than maxAddrs addresses (an address at a
+// site being its own) to that number.
 func (db *DB) SharedCertificates(ctx context.Context, sweepID int64, maxAddrs int) (map[string]int, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT c.sha256, count(DISTINCT o.ip)
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.sha256, count(DISTINCT `+siteAddr("o")+`)
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
-		WHERE o.sweep_id = ? GROUP BY c.id HAVING count(DISTINCT o.ip) > ?`, sweepID, maxAddrs)
+		WHERE o.sweep_id = ? GROUP BY c.id HAVING count(DISTINCT `+siteAddr("o")+`) > ?`, sweepID, maxAddrs)
 	if err != nil {
 		return nil, fmt.Errorf("find shared certificates in sweep %d: %w", sweepID, err)
 	}
@@ -192,4 +198,10 @@ func (db *DB) SharedCertificates(ctx context.Context, sweepID int64, maxAddrs in
 		out[fp] = n
 	}
 	return out, rows.Err()
+}
+
+// siteAddr is the SQL for an observation's address as a host: ip, or
+// site:ip at a site.
+func siteAddr(o string) string {
+	return "CASE WHEN " + o + ".site = '' THEN " + o + ".ip ELSE " + o + ".site || ':' || " + o + ".ip END"
 }

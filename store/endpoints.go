@@ -14,6 +14,7 @@ import (
 // FindCertificate for that).
 type Endpoint struct {
 	SweepID  int64
+	Site     string // the vantage point (sweep --site); "" by default; part of the endpoint
 	IP       string
 	Port     int
 	SNI      string
@@ -51,20 +52,20 @@ func (e Endpoint) HasLeaf() bool { return e.Leaf.SHA256 != [32]byte{} }
 // sweep's size.
 func (db *DB) Endpoints(ctx context.Context, sweepID int64) iter.Seq2[Endpoint, error] {
 	cols := strings.Replace(certColumns, "c.der", "NULL", 1)
-	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version, o.cipher_suite,
+	q := `SELECT o.sweep_id, o.site, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version, o.cipher_suite,
 		o.posture, o.versions, o.weak_ciphers, o.offer, o.source,
 		(SELECT group_concat(sha256, ',') FROM
 			(SELECT cc.sha256 FROM observation_chain oc JOIN certificates cc ON cc.id = oc.cert_id
 			 WHERE oc.observation_id = o.id ORDER BY oc.position)),
 		` + cols + `
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
-		WHERE o.sweep_id = ? ORDER BY o.ip, o.port, o.sni, o.protocol, o.offer, o.id`
+		WHERE o.sweep_id = ? ORDER BY o.site, o.ip, o.port, o.sni, o.protocol, o.offer, o.id`
 	return query(ctx, db, func(r rowScanner) (Endpoint, error) {
 		var e Endpoint
 		var at, chain sql.NullString
 		var versions, weak string
 		leafDest, finish := certDest(&e.Leaf)
-		dest := append([]any{&e.SweepID, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.Error, &e.TLSVersion,
+		dest := append([]any{&e.SweepID, &e.Site, &e.IP, &e.Port, &e.SNI, &e.Protocol, &at, &e.Status, &e.Error, &e.TLSVersion,
 			&e.CipherSuite, &e.Posture, &versions, &weak, &e.Offer, &e.Source, &chain}, leafDest...)
 		if err := r.Scan(dest...); err != nil {
 			return e, err
@@ -108,12 +109,13 @@ func (db *DB) LatestSweeps(ctx context.Context, n int) ([]int64, error) {
 const maxInventoryNames = 256
 
 // NamesAt returns the server names that earlier sweeps (other than
-// sweepID) sent to ip and port and got a certificate for: the virtual
-// hosts found there once, to be checked again. Most recently seen first.
-func (db *DB) NamesAt(ctx context.Context, ip string, port int, sweepID int64) ([]string, error) {
+// sweepID) sent to ip and port at site and got a certificate for: the
+// virtual hosts found there once, to be checked again. Most recently seen
+// first. Another site's 10.0.0.5 is another host: its names are not tried.
+func (db *DB) NamesAt(ctx context.Context, site, ip string, port int, sweepID int64) ([]string, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT sni FROM observations
-		WHERE ip = ? AND port = ? AND sni != '' AND sweep_id != ? AND leaf_id IS NOT NULL
-		GROUP BY sni ORDER BY max(id) DESC LIMIT ?`, ip, port, sweepID, maxInventoryNames)
+		WHERE ip = ? AND port = ? AND site = ? AND sni != '' AND sweep_id != ? AND leaf_id IS NOT NULL
+		GROUP BY sni ORDER BY max(id) DESC LIMIT ?`, ip, port, site, sweepID, maxInventoryNames)
 	if err != nil {
 		return nil, fmt.Errorf("names seen at %s port %d: %w", ip, port, err)
 	}

@@ -13,6 +13,7 @@ import (
 // ports are not observations; they only count in the sweep's statistics.
 type Observation struct {
 	SweepID  int64
+	Site     string // the vantage point (sweep --site); "" by default
 	IP       string
 	Port     int
 	SNI      string
@@ -55,11 +56,11 @@ type ObservationFilter struct {
 // filter applies to that one. Rows are streamed: memory stays bounded
 // whatever the sweep's size.
 func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilter) iter.Seq2[Observation, error] {
-	q := `SELECT o.sweep_id, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version,
+	q := `SELECT o.sweep_id, o.site, o.ip, o.port, o.sni, o.protocol, o.observed_at, o.status, o.error, o.tls_version,
 		o.cipher_suite, o.handshake_ms, o.posture, o.versions, o.weak_ciphers, o.offer, o.source, c.sha256, c.subject
 		FROM observations o LEFT JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND o.id = (SELECT max(o2.id) FROM observations o2
-			WHERE o2.sweep_id = ?1 AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni AND o2.protocol = o.protocol AND o2.offer = o.offer)`
+			WHERE o2.sweep_id = ?1 AND o2.site = o.site AND o2.ip = o.ip AND o2.port = o.port AND o2.sni = o.sni AND o2.protocol = o.protocol AND o2.offer = o.offer)`
 	args := []any{sweepID}
 	if len(f.Statuses) > 0 {
 		q += ` AND o.status IN (` + strings.TrimSuffix(strings.Repeat("?,", len(f.Statuses)), ",") + `)`
@@ -69,13 +70,13 @@ func (db *DB) Observations(ctx context.Context, sweepID int64, f ObservationFilt
 	}
 	// ip_key sorts addresses numerically; SQLite's sorter spills to disk
 	// past its cache, so memory stays bounded on any sweep.
-	q += ` ORDER BY ip_key(o.ip), o.port, o.sni, o.protocol, o.offer`
+	q += ` ORDER BY o.site, ip_key(o.ip), o.port, o.sni, o.protocol, o.offer`
 	return query(ctx, db, func(r rowScanner) (Observation, error) {
 		var o Observation
 		var at, leaf, subject sql.NullString
 		var ms int64
 		var versions, weak string
-		err := r.Scan(&o.SweepID, &o.IP, &o.Port, &o.SNI, &o.Protocol, &at, &o.Status, &o.Error, &o.TLSVersion,
+		err := r.Scan(&o.SweepID, &o.Site, &o.IP, &o.Port, &o.SNI, &o.Protocol, &at, &o.Status, &o.Error, &o.TLSVersion,
 			&o.CipherSuite, &ms, &o.Posture, &versions, &weak, &o.Offer, &o.Source, &leaf, &subject)
 		o.ObservedAt, o.Handshake = parseTime(at), time.Duration(ms)*time.Millisecond
 		o.Versions, o.WeakCiphers = postureList(versions), postureList(weak)

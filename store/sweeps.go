@@ -30,6 +30,8 @@ type Sweep struct {
 	ProbesTotal uint64
 	Seed        uint64
 	Options     map[string]any
+	Site        string           // the vantage point (--site); "" by default, and for a sweep merged from several sites
+	Shard       string           // "I/N" for a shard (--shard); "" for a whole sweep, or one merged from shards
 	Stats       map[string]int64 // probe outcomes by status, as committed
 	NewCerts    int64            // certificates first seen in this sweep
 
@@ -58,10 +60,10 @@ func (db *DB) CreateSweep(ctx context.Context, s Sweep) (int64, error) {
 		s.StartedAt = time.Now()
 	}
 	res, err := db.sql.ExecContext(ctx, `INSERT INTO sweeps
-		(name, started_at, state, targets, excludes, ports, probes_total, seed, options)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(name, started_at, state, targets, excludes, ports, probes_total, seed, options, site, shard)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.Name, formatSeen(s.StartedAt), StateRunning, string(targets), string(excludes), s.Ports,
-		int64(s.ProbesTotal), int64(s.Seed), string(opts))
+		int64(s.ProbesTotal), int64(s.Seed), string(opts), s.Site, s.Shard)
 	if err != nil {
 		return 0, fmt.Errorf("create sweep: %w", err)
 	}
@@ -157,7 +159,7 @@ func (db *DB) FinishSweep(ctx context.Context, id int64, state string, at time.T
 }
 
 const sweepColumns = `s.id, s.name, s.started_at, s.finished_at, s.state, s.targets, s.excludes,
-	s.ports, s.probes_total, s.seed, s.options,
+	s.ports, s.probes_total, s.seed, s.options, s.site, s.shard,
 	(SELECT json_group_object(status, count) FROM sweep_stats WHERE sweep_id = s.id),
 	(SELECT count(*) FROM certificates WHERE first_sweep_id = s.id)`
 
@@ -198,7 +200,7 @@ func scanSweep(r rowScanner) (Sweep, error) {
 	var targets, excludes, opts, stats string
 	var total, seed int64
 	err := r.Scan(&s.ID, &s.Name, &started, &finished, &s.State, &targets, &excludes,
-		&s.Ports, &total, &seed, &opts, &stats, &s.NewCerts)
+		&s.Ports, &total, &seed, &opts, &s.Site, &s.Shard, &stats, &s.NewCerts)
 	if err != nil {
 		return s, err
 	}
@@ -257,11 +259,11 @@ func queryOn[T any](ctx context.Context, on queryer, scan func(rowScanner) (T, e
 	}
 }
 
-// EndpointsReached counts the endpoints (ip, port, sni, protocol, offer) of a sweep that
+// EndpointsReached counts the endpoints (site, ip, port, sni, protocol, offer) of a sweep that
 // presented a certificate.
 func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error) {
 	var n int64
-	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT ip, port, sni, protocol, offer
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT site, ip, port, sni, protocol, offer
 		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL)`, sweepID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)
@@ -272,7 +274,7 @@ func (db *DB) EndpointsReached(ctx context.Context, sweepID int64) (int64, error
 // ReachedByProtocol counts, by protocol ("tls", "smtp", ...), the
 // endpoints of a sweep that presented a certificate.
 func (db *DB) ReachedByProtocol(ctx context.Context, sweepID int64) (map[string]int64, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT protocol, count(*) FROM (SELECT DISTINCT ip, port, sni, protocol, offer
+	rows, err := db.sql.QueryContext(ctx, `SELECT protocol, count(*) FROM (SELECT DISTINCT site, ip, port, sni, protocol, offer
 		FROM observations WHERE sweep_id = ? AND leaf_id IS NOT NULL) GROUP BY protocol`, sweepID)
 	if err != nil {
 		return nil, fmt.Errorf("count the endpoints of sweep %d: %w", sweepID, err)

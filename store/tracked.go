@@ -322,6 +322,7 @@ func (db *DB) CertificatesBySerial(ctx context.Context, serial string) iter.Seq2
 // another certificate was the leaf in an earlier sweep.
 type Successor struct {
 	SHA256   string
+	Site     string
 	IP       string
 	Port     int
 	SNI      string
@@ -335,16 +336,16 @@ func (db *DB) Successors(ctx context.Context, sweepID int64, sha256 string) iter
 	return query(ctx, db, func(r rowScanner) (Successor, error) {
 		var s Successor
 		var at sql.NullString
-		err := r.Scan(&s.SHA256, &s.IP, &s.Port, &s.SNI, &at)
+		err := r.Scan(&s.SHA256, &s.Site, &s.IP, &s.Port, &s.SNI, &at)
 		s.PrevSeen = parseTime(at)
 		return s, err
-	}, `SELECT nc.sha256, cur.ip, cur.port, cur.sni, max(o.observed_at)
+	}, `SELECT nc.sha256, cur.site, cur.ip, cur.port, cur.sni, max(o.observed_at)
 		FROM certificates pc
 		JOIN observation_chain oc ON oc.cert_id = pc.id AND oc.position = 0
 		JOIN observations o ON o.id = oc.observation_id AND o.sweep_id < ?1
-		JOIN observations cur ON cur.sweep_id = ?1 AND cur.ip = o.ip AND cur.port = o.port AND cur.sni = o.sni
+		JOIN observations cur ON cur.sweep_id = ?1 AND cur.site = o.site AND cur.ip = o.ip AND cur.port = o.port AND cur.sni = o.sni
 		JOIN certificates nc ON nc.id = cur.leaf_id
 		WHERE pc.sha256 = ?2 AND cur.leaf_id != pc.id
-		GROUP BY nc.sha256, cur.ip, cur.port, cur.sni
-		ORDER BY nc.sha256, cur.ip, cur.port, cur.sni`, sweepID, sha256)
+		GROUP BY nc.sha256, cur.site, cur.ip, cur.port, cur.sni
+		ORDER BY nc.sha256, cur.site, cur.ip, cur.port, cur.sni`, sweepID, sha256)
 }

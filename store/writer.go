@@ -19,6 +19,7 @@ type WriterOptions struct {
 	BatchSize  int           // results per transaction
 	FlushEvery time.Duration // longest a result waits before being committed
 	Resume     Progress      // where a resumed sweep stands (zero for a new sweep)
+	Site       string        // the sweep's site (--site), written on every observation
 }
 
 // Progress is how far a sweep got, in probe positions (the order of
@@ -179,7 +180,7 @@ func (w *Writer) commit(batch []item) error {
 	}
 	obs := newRowBuffer(tx, `INSERT INTO observations (id, sweep_id, position, ip, port, sni, observed_at,
 		status, error, tls_version, cipher_suite, handshake_ms, leaf_id, protocol,
-		versions, weak_ciphers, posture, source, offer) VALUES `, 19, 64)
+		versions, weak_ciphers, posture, source, offer, site) VALUES `, 20, 64)
 	chain := newRowBuffer(tx, `INSERT INTO observation_chain (observation_id, position, cert_id) VALUES `, 3, 256)
 	chain.after = obs // a chain row references its observation
 	defer obs.close()
@@ -226,7 +227,7 @@ func (w *Writer) commit(batch []item) error {
 			r.Target.Addr.Addr().String(), int(r.Target.Addr.Port()), r.Target.SNI, at,
 			string(r.Status), r.Err, versionName(r.TLSVersion), suiteName(r.CipherSuite),
 			r.End.Sub(r.Start).Milliseconds(), leaf, string(cmp.Or(r.Protocol, scanner.ProtoTLS)),
-			versions, weak, r.Posture != nil, string(r.Source), string(r.Offer))
+			versions, weak, r.Posture != nil, string(r.Source), string(r.Offer), w.opts.Site)
 		if err != nil {
 			return fmt.Errorf("store observation %s: %w", r.Target.Addr, err)
 		}

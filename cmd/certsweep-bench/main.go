@@ -22,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: certsweep-bench run|lab|baseline|synth|silent [flags]")
+		fmt.Fprintln(os.Stderr, "usage: certsweep-bench run|lab|baseline|synth|merge|silent [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,6 +35,8 @@ func main() {
 		err = baseline(os.Args[2:])
 	case "synth":
 		err = synth(os.Args[2:])
+	case "merge":
+		err = mergeBench(os.Args[2:])
 	case "silent":
 		err = silent(os.Args[2:])
 	case "silent-inner":

@@ -65,6 +65,8 @@ Exit status: 0 success, 1 runtime failure, 2 usage error (nothing written),
 			alertCommand(),
 			serveCommand(),
 			metricsCommand(),
+			mergeCommand(),
+			pruneCommand(),
 		},
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version of certsweep, zcrypto and SQLite"},

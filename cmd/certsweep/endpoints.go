@@ -15,7 +15,7 @@ import (
 
 // endpointColumns is the column order of `endpoints` in csv and json.
 var endpointColumns = []string{"ip", "port", "sni", "outcome", "error", "tls_version", "cipher",
-	"protocol", "handshake_ms", "sha256", "subject", "observed_at", "offer", "sni_source"}
+	"protocol", "handshake_ms", "sha256", "subject", "observed_at", "offer", "sni_source", "site"}
 
 // endpointTableColumns is the narrower view `endpoints` prints on a terminal.
 var endpointTableColumns = []string{"endpoint", "sni", "outcome", "tls_version", "sha256", "error"}
@@ -45,7 +45,7 @@ func endpointsCommand() *cli.Command {
 one): the TCP connection was established, whatever the TLS handshake then did.
 They are ordered by address (numerically), port and sni. Columns (csv and
 json): ip, port, sni, outcome, error, tls_version, cipher, protocol,
-handshake_ms, sha256, subject, observed_at, offer, sni_source.
+handshake_ms, sha256, subject, observed_at, offer, sni_source, site.
 
 outcome is one of ` + outcomes + `;
 error says why a probe failed. protocol is how TLS was reached: "tls" (from the
@@ -56,7 +56,8 @@ in one sweep (a resumed sweep) is listed once, with its latest observation.
 offer is "" for a probe offering every key family, "rsa" or "ecdsa" for the
 extra probe of --all-keys; sni_source is where the sni came from: "" the
 sweep's targets, names-file, followed, ptr, inventory or default (see
-certsweep sweep --help, virtual hosts).
+certsweep sweep --help, virtual hosts); site is the sweep's --site (empty
+by default; endpoints of several sites, merged, are ordered by site first).
 The table shows the endpoint as ip:port, the first 12 hex digits of sha256 and
 the start of the error; csv and json carry every column in full.
 
@@ -127,11 +128,15 @@ func listEndpoints(c *cli.Context, f string, db *store.DB, sweepID int64, filter
 			return failure(fmt.Errorf("read sweep %d: %w", sweepID, err), "")
 		}
 		if f == "table" {
-			err = enc.Encode(net.JoinHostPort(o.IP, strconv.Itoa(o.Port)), o.SNI, o.Status, o.TLSVersion,
+			ep := net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+			if o.Site != "" {
+				ep = o.Site + ":" + ep // as diff shows it
+			}
+			err = enc.Encode(ep, o.SNI, o.Status, o.TLSVersion,
 				o.LeafSHA256[:min(12, len(o.LeafSHA256))], truncate(o.Error, endpointErrorWidth))
 		} else {
 			err = enc.Encode(o.IP, o.Port, o.SNI, o.Status, o.Error, o.TLSVersion, o.CipherSuite,
-				o.Protocol, o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt, o.Offer, o.Source)
+				o.Protocol, o.Handshake.Milliseconds(), o.LeafSHA256, o.LeafSubject, o.ObservedAt, o.Offer, o.Source, o.Site)
 		}
 		if err != nil {
 			return failure(err, "")

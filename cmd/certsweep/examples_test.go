@@ -30,7 +30,10 @@ package main
 //     disappears and one appears between them, so diff has something to
 //     say), an interrupted one, a tracked certificate and an issuer rule.
 //     Next to it are the files the examples name (owners.csv, hosts.txt,
-//     inventory.txt, do-not-scan.txt, names.txt, corp-roots.pem, lab-ca.pem).
+//     inventory.txt, do-not-scan.txt, names.txt, corp-roots.pem, lab-ca.pem),
+//     and the databases that merge examples import: shard-0.db to
+//     shard-3.db (the 4 shards of a sweep of the lab, --site dc1) and
+//     frankfurt.db and dallas.db (a sweep of the lab at each site).
 //
 //   - Each example runs in its own copy of that directory (so examples that
 //     write, such as `track rm` or `> owners.csv`, cannot affect each other,
@@ -203,7 +206,8 @@ type docWalkthrough struct {
 
 // exFixtureDBs are the --db values the fixture provides (after
 // substitution, relative to the example's directory).
-var exFixtureDBs = []string{"certsweep.db", "certs.db", "/var/lib/certsweep/certs.db", "/tmp/lab.db"}
+var exFixtureDBs = []string{"certsweep.db", "certs.db", "/var/lib/certsweep/certs.db", "/tmp/lab.db",
+	"shard-0.db", "shard-1.db", "shard-2.db", "shard-3.db", "frankfurt.db", "dallas.db"}
 
 var exScriptVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}`)
 
@@ -822,6 +826,24 @@ func newExWorld(t *testing.T) *exWorld {
 	}
 	if w.ruleID == 0 {
 		t.Fatalf("fixture: no rule with a cidr in track list:\n%s", out)
+	}
+
+	// Databases for merge: the 4 shards of a sweep, and a sweep at each of
+	// two sites, each into a file of its own, as other hosts would write them.
+	for i := range 4 {
+		args := []string{"sweep", "--db", filepath.Join(w.tmpl, fmt.Sprintf("shard-%d.db", i)), "--quiet", "--name", "weekly",
+			"--site", "dc1", "--shard", fmt.Sprintf("%d/4", i), "--seed", "7", "--rate", "0", "--timeout", "2s",
+			"--ports", fmt.Sprint(lab.Port), exSub(lab.Prefix, 26, 0)}
+		if out, errOut, code := run(t, ctx, args...); code != 0 {
+			t.Fatalf("fixture %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	for _, site := range []string{"frankfurt", "dallas"} {
+		args := []string{"sweep", "--db", filepath.Join(w.tmpl, site+".db"), "--quiet", "--name", "weekly", "--site", site,
+			"--rate", "0", "--timeout", "2s", "--ports", fmt.Sprint(lab.Port), exSub(lab.Prefix, 26, 0)}
+		if out, errOut, code := run(t, ctx, args...); code != 0 {
+			t.Fatalf("fixture %v: exit %d\n%s%s", args, code, out, errOut)
+		}
 	}
 
 	// inventory.csv: the report as CSV with the owner column filled in for

@@ -16,7 +16,9 @@ func sweepsCommand() *cli.Command {
 		Usage: "list sweeps with their state and outcome counts",
 		Description: `Lists every sweep in the database, oldest first: its state (running,
 complete or interrupted), when it ran, how many probes it planned and finished,
-the count of each outcome and how many certificates it saw for the first time.
+the count of each outcome and how many certificates it saw for the first time,
+its targets and ports, its site (--site) and its shard (I/N, --shard; empty for
+a whole sweep and for one merged from its shards by certsweep merge).
 
 Examples:
    certsweep sweeps
@@ -28,7 +30,7 @@ Examples:
 			for _, s := range scanner.Statuses {
 				cols = append(cols, string(s))
 			}
-			cols = append(cols, "new_certs", "targets", "ports")
+			cols = append(cols, "new_certs", "targets", "ports", "site", "shard")
 			enc, err := report.NewEncoder(c.App.Writer, f, cols)
 			if err != nil {
 				return err
@@ -41,7 +43,7 @@ Examples:
 				for _, st := range scanner.Statuses {
 					vals = append(vals, s.Stats[string(st)])
 				}
-				vals = append(vals, s.NewCerts, s.Targets, s.Ports)
+				vals = append(vals, s.NewCerts, s.Targets, s.Ports, s.Site, s.Shard)
 				if err := enc.Encode(vals...); err != nil {
 					return failure(err, "")
 				}

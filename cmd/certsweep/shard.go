@@ -51,3 +51,12 @@ func shardText(s scanner.Shard, probes uint64) string {
 	}
 	return fmt.Sprintf(", shard %s: %d of them", s, probes)
 }
+
+// shardColumn is a shard as the sweeps table's shard column holds it: ""
+// for a whole sweep.
+func shardColumn(s scanner.Shard) string {
+	if s.Whole() {
+		return ""
+	}
+	return s.String()
+}

@@ -108,6 +108,9 @@ func showCert(c *cli.Context, db *store.DB, cert store.Certificate) error {
 		if s.Offer != "" {
 			where += " offer=" + s.Offer + "-only" // the --all-keys probe
 		}
+		if s.Site != "" {
+			where += " site=" + s.Site
+		}
 		fmt.Fprintf(w, "  sweep %d  %s  %s  chain position %d  %s\n", s.SweepID,
 			report.Text(s.ObservedAt), report.Terminal(where), s.Position, s.TLSVersion)
 		if s.Posture { // measured by sweep --posture

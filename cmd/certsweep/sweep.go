@@ -82,6 +82,7 @@ Examples:
    certsweep sweep --posture 10.20.0.0/16   # versions and weak suites each endpoint accepts
    certsweep sweep --names-file names.txt --follow-names --all-keys 10.20.0.0/16
    certsweep sweep --shard 1/4 --seed 7 --ports 443,8443 10.20.0.0/16   # a quarter of the sweep: run 0/4 to 3/4, anywhere
+   certsweep sweep --site frankfurt --name weekly-fra --ports 443,8443 10.20.0.0/16
    certsweep sweep --resume 12      # after Ctrl-C, a crash or a reboot`,
 		Flags: append([]cli.Flag{
 			dbFlag(),
@@ -104,6 +105,7 @@ Examples:
 			&cli.StringFlag{Name: "shard", Usage: "probe only part `I/N` (I from 0 to N-1) of the sweep's permuted order; the N shards, each given the same --seed, probe together exactly the whole sweep. auto/N takes I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "probe-order seed, to reproduce an order (default: random, recorded with the sweep)"},
 			&cli.StringFlag{Name: "name", Usage: "the sweep's `NAME`: diff compares sweeps of one name (default: derived from the targets and ports)"},
+			&cli.StringFlag{Name: "site", Usage: "the vantage point this sweep runs from, `NAME` (letters, digits, . _ -): the same address at two sites is two endpoints once merged (default: none)"},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "exit 0 even when no TLS endpoint answered (default: exit 4)"},
 			&cli.BoolFlag{Name: "allow-large-ipv6", Usage: "allow IPv6 prefixes and ranges larger than a /112"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success (warnings and errors still go to stderr)"},
@@ -146,6 +148,7 @@ type sweepSettings struct {
 	allowEmpty     bool     // a sweep that reached no TLS endpoint is not an error
 	notes          []string // lines for stderr when the sweep starts (unless --quiet)
 	vhosts         vhostSettings
+	site           string // --site: recorded on the sweep and each observation
 }
 
 // resumeSettingsFrom rebuilds an interrupted sweep's settings from what the
@@ -153,7 +156,7 @@ type sweepSettings struct {
 // and options. --rate, --concurrency, --per-host, the timeouts and --quiet
 // may be changed; targets and ports may not.
 func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
-	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6", "shard",
+	for _, f := range []string{"ports", "starttls", "targets-file", "exclude", "exclude-file", "sni", "posture", "seed", "name", "allow-large-ipv6", "shard", "site",
 		"names-file", "follow-names", "ptr", "inventory-names", "max-names-per-address", "all-keys"} {
 		if c.IsSet(f) {
 			return sweepSettings{}, usagef("--resume continues a sweep as it was defined; --%s cannot change it", f)
@@ -172,13 +175,17 @@ func resumeSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	if err != nil {
 		return sweepSettings{}, usageError(err, "certsweep sweeps lists the sweep IDs")
 	}
+	if _, merged := sw.Options["merged"]; merged {
+		return sweepSettings{}, usageError(fmt.Errorf("sweep %d was merged from other databases (certsweep merge): it cannot be resumed here", id),
+			"resume the interrupted shard in the database that ran it, then merge again")
+	}
 	if sw.State != store.StateInterrupted {
 		return sweepSettings{}, usagef("sweep %d is %s; only an interrupted sweep can be resumed", id, sw.State)
 	}
 	s := sweepSettings{
 		dbPath: c.String("db"), name: sw.Name, quiet: c.Bool("quiet"), allowEmpty: c.Bool("allow-empty"), cfg: scanner.DefaultConfig(),
 		progressPeriod: 5 * time.Second, resume: &sw, tokens: sw.Targets, excludeTokens: sw.Excludes,
-		portsText: sw.Ports,
+		portsText: sw.Ports, site: sw.Site,
 	}
 	for _, tok := range sw.Targets {
 		in, err := scanner.ParseInput(tok, true)
@@ -443,7 +450,23 @@ func sweepSettingsFrom(c *cli.Context) (sweepSettings, error) {
 	if cfg.Shard, err = shardFrom(c); err != nil {
 		return s, err
 	}
+	if s.site, err = siteFrom(c); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// siteFrom reads --site: a short name, shown as the prefix of an endpoint
+// (site:ip:port), so no colon, space or control character.
+func siteFrom(c *cli.Context) (string, error) {
+	site := c.String("site")
+	if !c.IsSet("site") {
+		return "", nil
+	}
+	if len(site) == 0 || len(site) > 64 || strings.Trim(site, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return "", usageError(fmt.Errorf("--site %q: want 1-64 letters, digits, dots, underscores or hyphens", site), "e.g. --site frankfurt or --site aws-eu-west-1")
+	}
+	return site, nil
 }
 
 // defaultSweepName names a sweep after what it probes, so that next week's
@@ -658,21 +681,22 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, s sweepSettings) (i
 	} else {
 		id, err = db.CreateSweep(ctx, store.Sweep{
 			Name: s.name, StartedAt: start, Targets: s.tokens, Excludes: s.excludeTokens,
-			Ports: s.portsText, ProbesTotal: probes, Seed: s.cfg.Seed,
+			Ports: s.portsText, ProbesTotal: probes, Seed: s.cfg.Seed, Site: s.site, Shard: shardColumn(s.cfg.Shard),
 			Options: mergeOptions(map[string]any{
 				"rate": s.cfg.Rate, "concurrency": s.cfg.Concurrency, "per_host": s.cfg.PerHost,
 				"connect_concurrency": s.cfg.ConnectConcurrency, "discovery": string(s.cfg.Discovery),
 				"syn_retries": s.cfg.SYNRetries, "cooldown": s.cfg.Cooldown.String(),
 				"connect_timeout": p.ConnectTimeout.String(), "timeout": p.HandshakeTimeout.String(),
 				"sni": p.SNI, "allow_large_ipv6": s.allowLargeIPv6, "starttls": starttlsMode(p), "posture": p.Posture,
-				"shard": s.cfg.Shard.String(),
+				"shard": s.cfg.Shard.String(), "site": s.site,
 			}, s.vhosts.options()),
 		})
 		if err != nil {
 			return 0, failure(err, "")
 		}
 	}
-	p.Vhosts = s.vhosts.build(db, id)
+	p.Vhosts = s.vhosts.build(db, id, s.site)
+	wopts.Site = s.site
 	release, err := db.HoldSweep(id)
 	if err != nil {
 		return 0, failure(err, "check that the directory of --db is writable")
@@ -775,6 +799,9 @@ func printSummary(w io.Writer, s store.Sweep, elapsed time.Duration, probedNow u
 	fmt.Fprintf(w, "sweep %d %s: %d of %d probes in %s (%.0f/s)\n", s.ID, s.State, s.Done(), s.ProbesTotal,
 		elapsed.Round(100*time.Millisecond), float64(probedNow)/max(elapsed.Seconds(), 1e-3))
 	fmt.Fprintf(w, "  name: %s\n", report.Terminal(s.Name))
+	if s.Site != "" || s.Shard != "" {
+		fmt.Fprintf(w, "  site: %s; shard: %s\n", cmp.Or(s.Site, "(none)"), cmp.Or(s.Shard, "(whole)"))
+	}
 	fmt.Fprintf(w, "  targets: %s; ports: %s\n", strings.Join(s.Targets, " "), s.Ports)
 	fmt.Fprintf(w, "  outcomes: %s\n", outcomeText(s))
 	fmt.Fprintf(w, "  TLS endpoints: %s; new certificates: %d", reachedText(reached), s.NewCerts)

@@ -155,7 +155,7 @@ func (v vhostSettings) resolver() *net.Resolver {
 }
 
 // build returns the scanner's Vhosts for sweep id, nil when nothing is on.
-func (v vhostSettings) build(db *store.DB, id int64) *scanner.Vhosts {
+func (v vhostSettings) build(db *store.DB, id int64, site string) *scanner.Vhosts {
 	if !v.triesNames() && !v.allKeys {
 		return nil
 	}
@@ -165,7 +165,7 @@ func (v vhostSettings) build(db *store.DB, id int64) *scanner.Vhosts {
 	}
 	if v.inventory {
 		x.Inventory = func(ctx context.Context, ap netip.AddrPort) ([]string, error) {
-			return db.NamesAt(ctx, ap.Addr().String(), int(ap.Port()), id)
+			return db.NamesAt(ctx, site, ap.Addr().String(), int(ap.Port()), id)
 		}
 	}
 	return x
