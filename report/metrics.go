@@ -29,10 +29,10 @@ type Inventory struct {
 
 // Metric and label names. The x509_cert_* names and labels are those of
 // enix/x509-certificate-exporter, so its dashboards and alert rules work on
-// certsweep's metrics; ip, port and sni say which endpoint presented the
-// certificate.
+// certsweep's metrics; ip, port, sni and site (empty, so absent, without
+// --site) say which endpoint presented the certificate.
 var (
-	certLabels = []string{"subject_CN", "issuer_CN", "serial_number", "ip", "port", "sni"}
+	certLabels = []string{"subject_CN", "issuer_CN", "serial_number", "ip", "port", "sni", "site"}
 
 	descNotAfter = prometheus.NewDesc("x509_cert_not_after",
 		"The certificate's notAfter date, in seconds since the Unix epoch (leaf certificates of the latest complete sweep).", certLabels, nil)
@@ -112,7 +112,7 @@ func collect(inv Inventory, ch chan<- prometheus.Metric) error {
 			return nil // no certificate, or no dates to report
 		}
 		labels := []string{commonName(ep.Leaf.Subject), commonName(ep.Leaf.Issuer), serialDecimal(ep.Leaf.Serial),
-			ep.IP, strconv.Itoa(ep.Port), Terminal(ep.SNI)}
+			ep.IP, strconv.Itoa(ep.Port), Terminal(ep.SNI), ep.Site}
 		// One series per endpoint: an endpoint reached twice (a resumed
 		// sweep, another protocol) would be a duplicate the registry refuses.
 		key := strings.Join(labels[3:], "\x00")

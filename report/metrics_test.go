@@ -31,6 +31,8 @@ func TestCollector(t *testing.T) {
 	expired.Leaf.Serial, expired.Leaf.Issuer = "0a:ff", "CN=Corp CA 2,O=Corp"
 	hostile := htmlEndpoint(2, "10.0.0.2", "CN=bad \xff\x1b[31m", now.AddDate(0, 1, 0), "")
 	hostile.SNI = "a\xfeb"
+	atSite := expired // the same address at another site: a series of its own
+	atSite.Site = "fra"
 	unparsed := htmlEndpoint(3, "10.0.0.3", "CN=x", now, "")
 	unparsed.Leaf.ParseError = "asn1: garbage"
 	f := func(k report.Kind) report.Finding { return report.Finding{Kind: k, Severity: report.KindSeverity(k)} }
@@ -41,6 +43,7 @@ func TestCollector(t *testing.T) {
 		{expired, []report.Finding{f(report.KindExpired), f(report.KindExpired), f(report.KindUntracked)}},
 		{hostile, nil},
 		{hostile, nil}, // the same endpoint twice (a resumed sweep): one series
+		{atSite, nil},
 		{unparsed, []report.Finding{f(report.KindUnparsableValidity)}},
 	}
 	text, err := gatherText(t, func() (report.Inventory, error) {
@@ -65,12 +68,13 @@ func TestCollector(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, text)
 	}
-	if n := len(fams["x509_cert_not_after"].GetMetric()); n != 2 {
-		t.Errorf("x509_cert_not_after has %d series, want 2 (no duplicate, none for an unparsed certificate)\n%s", n, text)
+	if n := len(fams["x509_cert_not_after"].GetMetric()); n != 3 {
+		t.Errorf("x509_cert_not_after has %d series, want 3 (no duplicate, none for an unparsed certificate)\n%s", n, text)
 	}
 	for _, want := range []string{
-		`x509_cert_expired{ip="10.0.0.1",issuer_CN="Corp CA 2",port="443",serial_number="2815",sni="",subject_CN="old.example"} 1`,
-		`x509_cert_expired{ip="10.0.0.2",issuer_CN="Lab CA",port="443",serial_number="",sni="a\\xfeb",subject_CN="bad \\xff\\x1b[31m"} 0`,
+		`x509_cert_expired{ip="10.0.0.1",issuer_CN="Corp CA 2",port="443",serial_number="2815",site="",sni="",subject_CN="old.example"} 1`,
+		`x509_cert_expired{ip="10.0.0.1",issuer_CN="Corp CA 2",port="443",serial_number="2815",site="fra",sni="",subject_CN="old.example"} 1`,
+		`x509_cert_expired{ip="10.0.0.2",issuer_CN="Lab CA",port="443",serial_number="",site="",sni="a\\xfeb",subject_CN="bad \\xff\\x1b[31m"} 0`,
 		`certsweep_findings{kind="expired",severity="critical"} 1`,
 		`certsweep_findings{kind="untracked",severity="medium"} 1`,
 		`certsweep_findings{kind="unparsable-validity",severity="high"} 1`,
