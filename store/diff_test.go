@@ -3,6 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"slices"
@@ -157,5 +160,67 @@ func TestLatestComplete(t *testing.T) {
 		case c.want != 0 && (err != nil || s.ID != c.want):
 			t.Errorf("LatestComplete(%q, %d) = %d, %v; want %d", c.name, c.after, s.ID, err, c.want)
 		}
+	}
+}
+
+// TestReuseCountsSites: the same private address at two sites is two
+// hosts, for key-reuse and shared-certificate alike.
+func TestReuseCountsSites(t *testing.T) {
+	ctx := context.Background()
+	ca, err := scannertest.NewCA("sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ca.Leaf(scannertest.CertOptions{CommonName: "a.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ca.Leaf(scannertest.CertOptions{CommonName: "b.test", Key: a.PrivateKey.(crypto.Signer)}) // a's key
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openTemp(t)
+	id, err := db.CreateSweep(ctx, store.Sweep{Name: "merged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort("10.0.0.5:443")
+	now := time.Now()
+	// One sweep holding two sites, as merge makes it: a at 10.0.0.5 in
+	// fra, b (same key) and a at 10.0.0.5 in dal.
+	for pos, o := range []struct {
+		site string
+		der  []byte
+		port uint16
+	}{{"fra", a.Certificate[0], 443}, {"dal", b.Certificate[0], 443}, {"dal", a.Certificate[0], 8443}} {
+		w := db.NewWriter(id, store.WriterOptions{Site: o.site})
+		r := scanner.Result{Target: scanner.Target{Addr: netip.AddrPortFrom(addr.Addr(), o.port)}, Start: now, End: now,
+			Status: scanner.StatusOK, Connected: true, Chain: []scanner.Cert{scanner.ParseCert(o.der)}}
+		if err := w.Write(ctx, uint64(pos), r); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reused, err := db.ReusedKeys(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reused) != 1 {
+		t.Fatalf("reused keys: %v, want one", reused)
+	}
+	for _, hosts := range reused {
+		if want := []string{"dal:10.0.0.5", "fra:10.0.0.5"}; !slices.Equal(hosts, want) {
+			t.Errorf("key reused at %v, want %v", hosts, want)
+		}
+	}
+	shared, err := db.SharedCertificates(ctx, id, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(a.Certificate[0])
+	if len(shared) != 1 || shared[hex.EncodeToString(sum[:])] != 2 {
+		t.Errorf("shared certificates: %v, want a's on 2 hosts", shared)
 	}
 }
