@@ -408,7 +408,9 @@ func (e *htmlEncoder) Close() error {
 // timelineSVG lays out one bar for the expired certificates and one per
 // week ahead, scaled to the tallest.
 func (e *htmlEncoder) timelineSVG() *htmlTimeline {
-	const barW, gap, plotH, top, left = 22, 6, 110, 16, 4
+	// left leaves room for half the "expired" label, centred under the
+	// first bar: with less, the label is cut off at the edge.
+	const barW, gap, plotH, top, left = 22, 6, 110, 16, 16
 	counts := append([]int{e.expired}, e.weeks[:]...)
 	tallest := max(1, slices.Max(counts))
 	tl := &htmlTimeline{Width: left + len(counts)*(barW+gap), Height: top + plotH + 30}
