@@ -63,7 +63,7 @@ type Link struct{ Text, Href string }
 // would double the page's size at 10,000 rows and that the certificate page
 // (or the CSV) shows.
 var htmlHidden = []string{"serial", "not_before", "signature_algorithm", "first_seen", "last_seen",
-	"tls_version", "cipher", "note", "owner_source", "versions", "weak_ciphers", "spki_sha256", "offer", "sni_source", "site"}
+	"tls_version", "cipher", "note", "owner_source", "versions", "weak_ciphers", "spki_sha256", "offer", "sni_source", "site"} // site: shown in the ip cell (fra:10.0.0.5)
 
 // timelineWeeks is how far ahead the expiry timeline looks.
 const timelineWeeks = 26
@@ -218,10 +218,14 @@ func (e *htmlEncoder) Encode(values ...any) error {
 			bits = 64
 		}
 		p, _ := a.Prefix(bits)
-		sc := e.subnets[p.String()]
+		subnet := p.String()
+		if site := e.text(values, "site"); site != "" {
+			subnet = Terminal(site) + ":" + subnet // the same private range at two sites is two subnets
+		}
+		sc := e.subnets[subnet]
 		if sc == nil {
 			sc = &subnetCount{worst: -1}
-			e.subnets[p.String()] = sc
+			e.subnets[subnet] = sc
 		}
 		sc.endpoints++
 		sc.findings += len(kinds)
@@ -257,6 +261,10 @@ func (e *htmlEncoder) Encode(values ...any) error {
 			}
 		case c.Name == "findings":
 			cell.Text = strings.ReplaceAll(cell.Text, ";", " ")
+		case c.Name == "ip":
+			if site := e.text(values, "site"); site != "" {
+				cell.Text = Terminal(site) + ":" + cell.Text // as diff shows it: fra:10.0.0.5
+			}
 		}
 		row.Cells = append(row.Cells, cell)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +308,44 @@ func find(n *html.Node, match func(*html.Node) bool) *html.Node {
 		return all[0]
 	}
 	return nil
+}
+
+// TestHTMLSites: the same address at two sites is two endpoints, shown
+// as site:ip, in two subnets.
+func TestHTMLSites(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	here := htmlEndpoint(1, "10.0.0.5", "CN=here", now.AddDate(0, 1, 0), "")
+	there := htmlEndpoint(2, "10.0.0.5", "CN=there", now.AddDate(0, 1, 0), "")
+	there.Site = "fra"
+	out := renderHTML(t, now, [][]any{report.ReportRow(here, nil, now), report.ReportRow(there, nil, now)})
+	doc, err := html.Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstCells, subnets []string
+	for _, tr := range findAll(doc, func(n *html.Node) bool { return n.Data == "tr" }) {
+		var cells []string
+		for c := tr.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.ElementNode && c.Data == "td" {
+				cells = append(cells, text(c))
+			}
+		}
+		switch {
+		case len(cells) == 4 && strings.Contains(cells[0], "/"):
+			subnets = append(subnets, cells[0]+" "+cells[1])
+		case len(cells) > 4:
+			firstCells = append(firstCells, cells[0])
+		}
+	}
+	if want := []string{"10.0.0.5", "fra:10.0.0.5"}; !slices.Equal(firstCells, want) {
+		t.Errorf("ip cells %q, want %q", firstCells, want)
+	}
+	slices.Sort(subnets)
+	if want := []string{"10.0.0.0/24 1", "fra:10.0.0.0/24 1"}; !slices.Equal(subnets, want) {
+		t.Errorf("subnets %q, want %q", subnets, want)
+	}
+	tile := find(doc, func(n *html.Node) bool { return n.Data == "li" && strings.HasSuffix(text(n), "endpoints") })
+	if tile == nil || !strings.HasPrefix(text(tile), "2") {
+		t.Errorf("the endpoints tile does not count 2")
+	}
 }
