@@ -224,3 +224,61 @@ func TestReuseCountsSites(t *testing.T) {
 		t.Errorf("shared certificates: %v, want a's on 2 hosts", shared)
 	}
 }
+
+// TestSuccessorsStayAtTheirSite: a renewal inherits an owner only from
+// the certificate it replaced at the same site: the same private address
+// at another site is another host.
+func TestSuccessorsStayAtTheirSite(t *testing.T) {
+	ctx := context.Background()
+	ca, err := scannertest.NewCA("successors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openTemp(t)
+	ap := netip.MustParseAddrPort("10.0.0.5:443")
+	now := time.Now()
+	sweep := func(site string) (int64, string) {
+		t.Helper()
+		c, err := ca.Leaf(scannertest.CertOptions{CommonName: "www.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := db.CreateSweep(ctx, store.Sweep{Name: "weekly"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := db.NewWriter(id, store.WriterOptions{Site: site})
+		r := scanner.Result{Target: scanner.Target{Addr: ap}, Start: now, End: now, Status: scanner.StatusOK,
+			Connected: true, Chain: []scanner.Cert{scanner.ParseCert(c.Certificate[0])}}
+		if err := w.Write(ctx, 0, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FinishSweep(ctx, id, store.StateComplete, now); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(c.Certificate[0])
+		return id, hex.EncodeToString(sum[:])
+	}
+	_, old := sweep("fra")
+	dal, _ := sweep("dal")
+	fra, renewed := sweep("fra")
+	successors := func(id int64) []string {
+		var out []string
+		for s, err := range db.Successors(ctx, id, old) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s.Site+" "+s.SHA256)
+		}
+		return out
+	}
+	if got := successors(dal); len(got) != 0 {
+		t.Errorf("another site's certificate at the same address succeeds it: %v", got)
+	}
+	if got, want := successors(fra), []string{"fra " + renewed}; !slices.Equal(got, want) {
+		t.Errorf("successors at its own site: %v, want %v", got, want)
+	}
+}
