@@ -219,6 +219,16 @@ func permanent(err error) error { return &permanentError{err: err} }
 
 func permanentf(format string, args ...any) error { return permanent(fmt.Errorf(format, args...)) }
 
+// retryLater is a failure whose receiver said when to try again (HTTP
+// Retry-After, as Slack's and Teams' rate limits send it).
+type retryLater struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
+
 // IsPermanent reports whether a delivery error is one retrying cannot cure.
 func IsPermanent(err error) bool {
 	var p *permanentError
@@ -239,13 +249,19 @@ func RetryFor(total time.Duration) Retry {
 }
 
 // Deliver sends a prepared payload to d, retrying failures other than
-// permanent ones with backoff until r.For has passed. note, if not nil, is
-// told about each failed attempt that will be retried.
+// permanent ones with backoff until r.For has passed; a receiver that says
+// when to come back (Retry-After) is waited for that long, or given up on
+// at once when that is beyond r.For.
+// note, if not nil, is told about each failed attempt that will be retried.
 func Deliver(ctx context.Context, d AlertDestination, payload []byte, r Retry, note func(string)) error {
 	start := time.Now()
 	wait := r.First
 	for attempt := 1; ; attempt++ {
 		err := d.Send(ctx, payload)
+		next := wait
+		if rl := (*retryLater)(nil); errors.As(err, &rl) && rl.after > next {
+			next = rl.after // the receiver's word, over our own backoff
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -253,7 +269,7 @@ func Deliver(ctx context.Context, d AlertDestination, payload []byte, r Retry, n
 			return fmt.Errorf("%s: %w", d, ctx.Err())
 		case IsPermanent(err):
 			return fmt.Errorf("%s: %w", d, err)
-		case time.Since(start)+wait > r.For:
+		case time.Since(start)+next > r.For:
 			if attempt == 1 {
 				return fmt.Errorf("%s: %w (not retried: --retry-for %s)", d, err, r.For)
 			}
@@ -261,9 +277,9 @@ func Deliver(ctx context.Context, d AlertDestination, payload []byte, r Retry, n
 				d, attempt, time.Since(start).Round(100*time.Millisecond), r.For, err)
 		}
 		if note != nil {
-			note(fmt.Sprintf("%s: attempt %d failed: %v; retrying in %s", d, attempt, err, wait))
+			note(fmt.Sprintf("%s: attempt %d failed: %v; retrying in %s", d, attempt, err, next))
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(next)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

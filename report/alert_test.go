@@ -387,3 +387,51 @@ func TestWebhookSend(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookRetryAfter: a rate-limited receiver's Retry-After (seconds or
+// an HTTP date) is waited for, never less; one beyond --retry-for ends
+// delivery at once instead of retrying too early.
+func TestWebhookRetryAfter(t *testing.T) {
+	ctx := context.Background()
+	for _, header := range []string{"1", time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)} {
+		var calls atomic.Int64
+		var first atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				first.Store(time.Now().UnixNano())
+				w.Header().Set("Retry-After", header)
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+				return
+			}
+			if gap := time.Since(time.Unix(0, first.Load())); gap < 900*time.Millisecond {
+				t.Errorf("Retry-After %q: retried after %s", header, gap)
+			}
+			fmt.Fprint(w, "ok")
+		}))
+		w, err := report.NewWebhook(srv.URL, 5*time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = report.Deliver(ctx, w, []byte(`{"text":"hi"}`), report.Retry{For: 10 * time.Second, First: time.Millisecond, Max: 30 * time.Second}, nil)
+		if err != nil || calls.Load() != 2 {
+			t.Errorf("Retry-After %q: %v after %d requests, want delivered on the second", header, err, calls.Load())
+		}
+		srv.Close()
+	}
+
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "3600")
+		http.Error(w, "come back in an hour", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	w, err := report.NewWebhook(srv.URL, 5*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = report.Deliver(ctx, w, []byte(`{}`), report.Retry{For: time.Minute, First: time.Millisecond, Max: 30 * time.Second}, nil)
+	if err == nil || calls.Load() != 1 {
+		t.Errorf("Retry-After beyond --retry-for: %v after %d requests, want a failure after one", err, calls.Load())
+	}
+}

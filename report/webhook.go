@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -130,9 +131,27 @@ func (w *Webhook) Send(ctx context.Context, body []byte) error {
 		}
 		return permanentf("HTTP %d, a redirect %s: certsweep posts only to the URL given (and its own host), give the final URL", code, where)
 	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
-		return fmt.Errorf("HTTP %d%s", code, said)
+		err := fmt.Errorf("HTTP %d%s", code, said)
+		if after, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return &retryLater{err: err, after: after} // a rate-limited chat API says when
+		}
+		return err
 	}
 	return permanentf("HTTP %d%s", code, said)
+}
+
+// retryAfter reads an HTTP Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v = strings.TrimSpace(v); v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // certificateError reports whether err is a TLS certificate that did not
