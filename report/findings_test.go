@@ -3,6 +3,7 @@ package report_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"testing"
@@ -340,5 +341,39 @@ func TestPostureFindings(t *testing.T) {
 					details[report.KindLegacyProtocol], details[report.KindWeakCipher], tc.wantLegacy, tc.wantWeak, fs)
 			}
 		})
+	}
+}
+
+// TestKeyReuseDetailBounded: a key on 100,000 hosts names five of the
+// others and counts the rest, never this endpoint's own host (at a site,
+// site:ip).
+func TestKeyReuseDetailBounded(t *testing.T) {
+	l := newTestLab(t)
+	c, err := l.ca.Leaf(scannertest.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := l.endpoint(c.Certificate, "")
+	ep.Site = "fra"
+	spki := hex.EncodeToString(ep.Leaf.SPKISHA256[:])
+	hosts := []string{"fra:" + ep.IP} // first: it must not be listed
+	for i := range 100_000 {
+		hosts = append(hosts, fmt.Sprintf("dal:10.%d.%d.%d", i>>16, i>>8&255, i&255))
+	}
+	ev := report.NewEvaluator(l.policy, l.certs.source, [][]byte{l.ca.Intermediate.DER})
+	ev.SetFacts(report.SweepFacts{KeyAddresses: map[string][]string{spki: hosts}})
+	fs, err := ev.Evaluate(context.Background(), ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, f := range fs {
+		if f.Kind == report.KindKeyReuse {
+			detail = f.Detail
+		}
+	}
+	want := "the same public key is in other certificates on dal:10.0.0.0, dal:10.0.0.1, dal:10.0.0.2, dal:10.0.0.3, dal:10.0.0.4 and 99995 more"
+	if detail != want {
+		t.Errorf("key-reuse detail %q, want %q", detail, want)
 	}
 }
