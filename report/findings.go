@@ -515,12 +515,16 @@ func (c *genCache[K, V]) put(k K, v V) {
 // judging them one by one (store.ReusedKeys, store.SharedCertificates).
 type SweepFacts struct {
 	// KeyAddresses maps a public key (SPKI SHA-256, hex) found in more than
-	// one certificate on more than one address to those addresses.
-	KeyAddresses map[string][]string
+	// one certificate on more than one address to those addresses: their
+	// number, and at least the first KeyReuseShown+1 of them.
+	KeyAddresses map[string]store.ReusedKey
 	// CertAddresses maps a leaf (SHA-256, hex) to the number of addresses
 	// presenting it, for those over Policy.MaxAddressesPerCert.
 	CertAddresses map[string]int
 }
+
+// KeyReuseShown is how many other hosts a key-reuse finding names.
+const KeyReuseShown = 5
 
 // SetFacts gives the evaluator the sweep-wide facts key-reuse and
 // shared-certificate are judged by.
@@ -543,18 +547,18 @@ func (e *Evaluator) endpointFindings(ep store.Endpoint) []Finding {
 	if len(weak) > 0 {
 		out = append(out, finding(KindWeakCipher, "%s %s", verb, strings.Join(weak, ", ")))
 	}
-	if addrs := e.facts.KeyAddresses[hex.EncodeToString(ep.Leaf.SPKISHA256[:])]; len(addrs) > 0 {
-		// The first five hosts but this one, and a count of the rest: a key
+	if reused := e.facts.KeyAddresses[hex.EncodeToString(ep.Leaf.SPKISHA256[:])]; reused.Count > 0 {
+		// The first hosts but this one, and a count of the rest: a key
 		// reused on 100,000 addresses must not cost each of them a pass
 		// over the others (that made report quadratic). This endpoint's
-		// host is in the list: it presented the key in this sweep.
+		// host is among them: it presented the key in this sweep.
 		host := ep.IP
 		if ep.Site != "" {
 			host = ep.Site + ":" + ep.IP // as store.ReusedKeys names a host at a site
 		}
 		var shown []string
-		for _, a := range addrs {
-			if len(shown) == 5 {
+		for _, a := range reused.Hosts {
+			if len(shown) == KeyReuseShown {
 				break
 			}
 			if a != host {
@@ -562,7 +566,7 @@ func (e *Evaluator) endpointFindings(ep store.Endpoint) []Finding {
 			}
 		}
 		detail := strings.Join(shown, ", ")
-		if rest := len(addrs) - 1 - len(shown); rest > 0 {
+		if rest := reused.Count - 1 - len(shown); rest > 0 {
 			detail += fmt.Sprintf(" and %d more", rest)
 		}
 		out = append(out, finding(KindKeyReuse, "the same public key is in other certificates on %s", detail))

@@ -361,7 +361,7 @@ func TestKeyReuseDetailBounded(t *testing.T) {
 		hosts = append(hosts, fmt.Sprintf("dal:10.%d.%d.%d", i>>16, i>>8&255, i&255))
 	}
 	ev := report.NewEvaluator(l.policy, l.certs.source, [][]byte{l.ca.Intermediate.DER})
-	ev.SetFacts(report.SweepFacts{KeyAddresses: map[string][]string{spki: hosts}})
+	ev.SetFacts(report.SweepFacts{KeyAddresses: map[string]store.ReusedKey{spki: {Hosts: hosts[:report.KeyReuseShown+1], Count: len(hosts)}}})
 	fs, err := ev.Evaluate(context.Background(), ep)
 	if err != nil {
 		t.Fatal(err)

@@ -147,12 +147,19 @@ func (db *DB) LatestComplete(ctx context.Context, name string, after int64) (Swe
 	return db.FindSweep(ctx, id)
 }
 
+// ReusedKey is where one public key was found: how many hosts present it,
+// and the first of them.
+type ReusedKey struct {
+	Hosts []string // by site, then numerically; an address at a site reads site:ip
+	Count int
+}
+
 // ReusedKeys maps each public key (SPKI SHA-256, hex) that the sweep's
 // endpoints presented in more than one certificate, on more than one
-// address, to those addresses (by site, then numerically; an address at a
-// site reads site:ip, since the same private address at two sites is two
-// hosts). Memory grows with the reuse found, not with the sweep.
-func (db *DB) ReusedKeys(ctx context.Context, sweepID int64) (map[string][]string, error) {
+// address, to those addresses (the same private address at two sites is
+// two hosts), keeping the first keep of them. Memory grows with the keys
+// reused, not with the sweep nor with how widely a key is reused.
+func (db *DB) ReusedKeys(ctx context.Context, sweepID int64, keep int) (map[string]ReusedKey, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT c.spki_sha256, `+siteAddr("o")+`
 		FROM observations o JOIN certificates c ON c.id = o.leaf_id
 		WHERE o.sweep_id = ?1 AND c.spki_sha256 IN (
@@ -166,13 +173,17 @@ func (db *DB) ReusedKeys(ctx context.Context, sweepID int64) (map[string][]strin
 		return nil, fmt.Errorf("find reused keys in sweep %d: %w", sweepID, err)
 	}
 	defer rows.Close()
-	out := map[string][]string{}
+	out := map[string]ReusedKey{}
 	for rows.Next() {
-		var spki, ip string
-		if err := rows.Scan(&spki, &ip); err != nil {
+		var spki, host string
+		if err := rows.Scan(&spki, &host); err != nil {
 			return nil, fmt.Errorf("find reused keys in sweep %d: %w", sweepID, err)
 		}
-		out[spki] = append(out[spki], ip)
+		k := out[spki]
+		if k.Count++; len(k.Hosts) < keep {
+			k.Hosts = append(k.Hosts, host)
+		}
+		out[spki] = k
 	}
 	return out, rows.Err()
 }

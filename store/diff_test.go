@@ -203,16 +203,25 @@ func TestReuseCountsSites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reused, err := db.ReusedKeys(ctx, id)
+	reused, err := db.ReusedKeys(ctx, id, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(reused) != 1 {
 		t.Fatalf("reused keys: %v, want one", reused)
 	}
-	for _, hosts := range reused {
-		if want := []string{"dal:10.0.0.5", "fra:10.0.0.5"}; !slices.Equal(hosts, want) {
-			t.Errorf("key reused at %v, want %v", hosts, want)
+	for _, k := range reused {
+		if want := []string{"dal:10.0.0.5", "fra:10.0.0.5"}; !slices.Equal(k.Hosts, want) || k.Count != 2 {
+			t.Errorf("key reused at %v (%d), want %v", k.Hosts, k.Count, want)
+		}
+	}
+	if few, err := db.ReusedKeys(ctx, id, 1); err != nil || len(few) != 1 {
+		t.Errorf("ReusedKeys keeping 1: %v, %v", few, err)
+	} else {
+		for _, k := range few {
+			if len(k.Hosts) != 1 || k.Count != 2 {
+				t.Errorf("ReusedKeys keeping 1: %+v, want one host of 2", k)
+			}
 		}
 	}
 	shared, err := db.SharedCertificates(ctx, id, 1)

@@ -319,8 +319,13 @@ func silentTable(o *silentOptions, rep innerReport) []row {
 			// after its first SYN.
 			silent := m.Counts["silent"]
 			retryFloor := float64(int64(probes)+silent)/float64(o.Rate) + 1 + wait.Seconds()
+			// The 1.3× target, judged against the floor the default
+			// retry allows: with --rate a hard ceiling, probes ÷ rate cannot
+			// be met while silent targets get a second SYN (syn-noretry is
+			// judged against it below).
 			add(sc, "wall s against the floor with its retry SYNs ((probes + silent) ÷ rate + 1 s + cooldown)",
-				fmt.Sprintf("%.1f (floor %.1f: %.2f×)", m.WallS, retryFloor, m.WallS/retryFloor), "")
+				fmt.Sprintf("%.1f (floor %.1f: %.2f×)", m.WallS, retryFloor, m.WallS/retryFloor),
+				verdict(m.WallS <= 1.3*retryFloor, fmt.Sprintf("<= 1.3 × floor = %.1f s", 1.3*retryFloor)))
 		}
 		wall, how := m.WallS, ""
 		switch {
@@ -335,7 +340,7 @@ func silentTable(o *silentOptions, rep innerReport) []row {
 			wall *= m.Scale
 		}
 		target := ""
-		if strings.HasPrefix(m.Mode, "syn") && m.Status == "ok" {
+		if strings.HasPrefix(m.Mode, "syn") && m.Mode != "syn" && m.Status == "ok" {
 			target = verdict(wall <= 1.3*floor, fmt.Sprintf("<= 1.3 × floor = %.1f s", 1.3*floor))
 		}
 		approx := ""

@@ -168,7 +168,7 @@ func judge(ctx context.Context, db *store.DB, s judgeSettings, each func(store.E
 	}
 	ev := report.NewEvaluator(s.policy, certs, known)
 	var facts report.SweepFacts
-	if facts.KeyAddresses, err = db.ReusedKeys(ctx, s.sweepID); err != nil {
+	if facts.KeyAddresses, err = db.ReusedKeys(ctx, s.sweepID, report.KeyReuseShown+1); err != nil {
 		return failure(err, "")
 	}
 	if n := s.policy.MaxAddressesPerCert; n > 0 {
