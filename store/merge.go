@@ -127,6 +127,12 @@ func (db *DB) Merge(ctx context.Context, path string, report func(MergeResult)) 
 		return err
 	}
 	defer conn.Close()
+	// The source may come from anywhere: its views, triggers and defaults
+	// must not run SQL functions (SQLite's defence against a schema made to
+	// attack the reader). certsweep's own schema uses none.
+	if _, err := conn.ExecContext(ctx, `PRAGMA trusted_schema = OFF`); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
 	uri := "file:" + escapePath(path) + "?" + url.Values{"mode": {"ro"}}.Encode()
 	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS src`, uri); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
