@@ -74,12 +74,7 @@ func (p *Prober) posture(ctx context.Context, r Result) *Posture {
 // through r's protocol and with r's SNI, and returns the version and suite
 // the server's ServerHello chose; ok is false if none arrived.
 func (p *Prober) postureHandshake(ctx context.Context, r Result, o offer) (version, suite uint16, ok bool) {
-	conn, started := p.Connect(ctx, r.Target)
-	if conn == nil {
-		return 0, 0, false
-	}
-	started.Protocol = r.Protocol // the upgrade the probe used, sniffed or not
-	got, _ := p.handshake(ctx, conn, started, o)
+	got := p.again(ctx, r, r.Target, o) // a failed connect has no version
 	return got.TLSVersion, got.CipherSuite, got.TLSVersion != 0
 }
 
